@@ -1,0 +1,1 @@
+"""The inference engine: pure torch + transformers + peft. Never imports Django."""

@@ -1,0 +1,40 @@
+"""Errors the engine raises. The web side maps each to one API error (status + code)."""
+
+
+class EngineError(Exception):
+    """Base class. `code` is the API error code the web side reports."""
+
+    code = "engine_error"
+
+
+class UnknownBaseModel(EngineError):
+    code = "model_not_found"
+
+
+class ContextLengthExceeded(EngineError):
+    code = "context_length_exceeded"
+
+    def __init__(self, prompt_tokens: int, context_length: int):
+        self.prompt_tokens = prompt_tokens
+        self.context_length = context_length
+        super().__init__(
+            f"The prompt is {prompt_tokens} tokens long, but the model's context is "
+            f"{context_length} tokens (and at least one token must be left to generate)."
+        )
+
+
+class QueueFull(EngineError):
+    code = "engine_overloaded"
+
+    def __init__(self, waiting: int, limit: int):
+        self.waiting = waiting
+        self.limit = limit
+        super().__init__(f"The engine has {waiting} requests waiting (limit {limit}); retry shortly.")
+
+
+class AdapterLoadError(EngineError):
+    code = "adapter_load_failed"
+
+
+class CheckpointError(EngineError):
+    code = "checkpoint_invalid"

@@ -1,0 +1,130 @@
+"""Plain data passed between the web side and the engine.
+
+Everything here is picklable / JSON-friendly so the same objects cross a thread boundary (embedded
+engine) or a process boundary (channel-layer workers). No torch, no Django.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# LoRA target sets, as named by the API (`target_modules`).
+TARGET_MODULES: dict[str, tuple[str, ...]] = {
+    "qv": ("q_proj", "v_proj"),
+    "qkvo": ("q_proj", "k_proj", "v_proj", "o_proj"),
+    "qkvo_ffn": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+}
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """The LoRA settings of a user model (fixed at creation)."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    target_modules: str = "qkvo_ffn"  # a key of TARGET_MODULES
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """One revision of one user model's adapter, as stored on disk.
+
+    `path` is a standard PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
+    (key, revision) identifies the weights: the engine caches by it, so a path must never be
+    rewritten for the same pair.
+    """
+
+    key: str  # stable id of the user model (not its name, which can change)
+    revision: int
+    path: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.7  # 0 means greedy
+    top_p: float = 0.95
+    max_tokens: int = 256  # already capped by the caller
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = 1  # candidate responses, each gets its own `index`
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    base: str  # name of the base model in the engine's catalog
+    messages: tuple[dict, ...]  # ({"role": ..., "content": ...}, ...)
+    params: SamplingParams = field(default_factory=SamplingParams)
+    adapter: AdapterRef | None = None  # None: the base model itself
+
+
+# Events a generation emits, in order: any number of TextDelta per index, one Finished per index,
+# then one Done. On failure a single Failed replaces whatever was left.
+@dataclass(frozen=True)
+class TextDelta:
+    index: int
+    text: str
+    kind: Literal["delta"] = "delta"
+
+
+@dataclass(frozen=True)
+class Finished:
+    index: int
+    finish_reason: Literal["stop", "length", "cancelled"]
+    completion_tokens: int
+    kind: Literal["finished"] = "finished"
+
+
+@dataclass(frozen=True)
+class Done:
+    prompt_tokens: int
+    completion_tokens: int  # summed over all indices
+    kind: Literal["done"] = "done"
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    code: str = "engine_error"
+    kind: Literal["failed"] = "failed"
+
+
+@dataclass(frozen=True)
+class TrainingGroup:
+    messages: tuple[dict, ...]
+    responses: tuple[str, ...]
+    rewards: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    learning_rate: float = 1e-5
+    learning_steps: int = 5
+    beta: float = 0.04
+    epsilon: float = 0.2
+    max_grad_norm: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    request_id: str
+    base: str
+    source: AdapterRef  # the revision training starts from
+    dest_path: str  # where the new revision directory must appear (written atomically)
+    groups: tuple[TrainingGroup, ...]
+    params: TrainingParams = field(default_factory=TrainingParams)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    changed: bool
+    reason: str  # why nothing changed, or "" when it did
+    loss: float | None
+    kl: float | None
+    reward_mean: float
+    reward_std: float
+    clip_fraction: float | None
+    tokens: int
+    steps: int
+    duration_ms: int
