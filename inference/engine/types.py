@@ -111,6 +111,7 @@ class TrainingRequest:
     request_id: str
     base: str
     source: AdapterRef  # the revision training starts from
+    dest_revision: int  # the revision number the trained weights get
     dest_path: str  # where the new revision directory must appear (written atomically)
     groups: tuple[TrainingGroup, ...]
     params: TrainingParams = field(default_factory=TrainingParams)
