@@ -37,7 +37,7 @@ class AdapterRef:
 
     key: str  # stable id of the user model (not its name, which can change)
     revision: int
-    path: str
+    path: str  # "" for a revision 0 never written yet: LoRA B is zero, so it equals its base
 
 
 @dataclass(frozen=True)
