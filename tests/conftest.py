@@ -1,0 +1,94 @@
+"""Shared fixtures. Django imports stay inside fixtures so tests/engine runs without Django (-p no:django)."""
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(request, tmp_path):
+    """Each Django test writes adapters under its own temporary data directory."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    yield
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth import get_user_model
+
+    def make(username="alice"):
+        return get_user_model().objects.create_user(username=username, password="a-long-pass-phrase-42")
+
+    return make
+
+
+@pytest.fixture
+def make_key(db):
+    from apikeys.services import api_key_create
+
+    def make(user, name="test key"):
+        return api_key_create(owner=user, name=name).secret
+
+    return make
+
+
+class ApiClient:
+    """A Django test client that speaks JSON with a Bearer key."""
+
+    def __init__(self, key: str | None):
+        from django.test import Client
+
+        self.client = Client()
+        self.key = key
+
+    def _headers(self, headers):
+        out = dict(headers or {})
+        if self.key:
+            out.setdefault("Authorization", f"Bearer {self.key}")
+        return out
+
+    def get(self, path, headers=None):
+        return self.client.get(path, headers=self._headers(headers))
+
+    def delete(self, path, headers=None):
+        return self.client.delete(path, headers=self._headers(headers))
+
+    def post(self, path, data=None, headers=None, raw=None, content_type="application/json"):
+        import json
+
+        body = raw if raw is not None else json.dumps(data if data is not None else {})
+        return self.client.post(path, body, content_type=content_type, headers=self._headers(headers))
+
+    def patch(self, path, data=None, headers=None):
+        import json
+
+        return self.client.patch(path, json.dumps(data), content_type="application/json",
+                                 headers=self._headers(headers))
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def api(alice, make_key):
+    """Alice's API client."""
+    return ApiClient(make_key(alice))
+
+
+@pytest.fixture
+def bob_api(bob, make_key):
+    return ApiClient(make_key(bob))
+
+
+@pytest.fixture
+def anon_api(db):
+    return ApiClient(None)
