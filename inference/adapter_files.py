@@ -51,3 +51,8 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_partial(relpath: str) -> None:
+    """Remove a directory left at `relpath` by a crash before its row was committed (no row names it)."""
+    shutil.rmtree(adapters_root() / relpath, ignore_errors=True)

@@ -1,6 +1,138 @@
-"""The only bridge from Django to the engine. Filled out with the engine (issue 3)."""
+"""The only bridge from Django to the engine.
+
+Django code calls `get_runtime()` and uses four operations: start a generation and iterate its events,
+cancel it, train, and create an adapter directory. The in-process implementation drives an Engine on
+its own thread inside this process; the channel-layer implementation (inference/workers) sends the same
+requests to worker processes. The web side never touches torch directly.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import AsyncIterator, Callable
+
 from django.conf import settings
+
+from inference.catalog import base_models
+from inference.engine.types import GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
+from tigercity.errors import Unavailable
+
+TERMINAL = ("done", "failed")
+
+
+class Generation:
+    """The events of one generation: pushed from any thread, read by one coroutine."""
+
+    def __init__(self, request_id: str, loop: asyncio.AbstractEventLoop):
+        self.request_id = request_id
+        self._loop = loop
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._cancel: Callable[[], None] | None = None
+        self.finished = False
+
+    def push(self, event) -> None:
+        """Thread-safe: called by the engine (or a channel-layer receiver) for every event."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def __aiter__(self) -> AsyncIterator:
+        while not self.finished:
+            event = await self._queue.get()
+            if event.kind in TERMINAL:
+                self.finished = True
+            yield event
+
+    def cancel(self) -> None:
+        """Stop generating (a client went away); harmless once finished."""
+        if not self.finished and self._cancel is not None:
+            self.finished = True
+            self._cancel()
+
+
+class InProcessRuntime:
+    """Runs the engine inside this process, loading it on first use."""
+
+    name = "embedded"
+
+    def __init__(self):
+        self._engine = None
+        self._lock = threading.Lock()
+
+    def engine(self):
+        with self._lock:
+            if self._engine is None:
+                from inference.engine.engine import Engine, EngineConfig
+
+                self._engine = Engine(
+                    bases={m.name: m.checkpoint for m in base_models()},
+                    config=EngineConfig(
+                        adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],
+                        max_batch_size=settings.TIGER["MAX_BATCH_SIZE"],
+                        max_queue=settings.TIGER["MAX_QUEUE"],
+                    ),
+                )
+            return self._engine
+
+    async def start_generation(self, request: GenerationRequest) -> Generation:
+        """Submit; engine errors (context too long, queue full) raise here, before anything streams."""
+        generation = Generation(request.request_id, asyncio.get_running_loop())
+        engine = await asyncio.to_thread(self.engine)
+        await asyncio.to_thread(engine.submit, request, generation.push)
+        generation._cancel = lambda: engine.cancel(request.request_id)
+        return generation
+
+    async def train(self, request: TrainingRequest) -> TrainingResult:
+        engine = await asyncio.to_thread(self.engine)
+        return await asyncio.wrap_future(engine.train(request))
+
+    async def create_adapter(self, *, base: str, spec: LoraSpec, dest_path: str) -> None:
+        engine = await asyncio.to_thread(self.engine)
+        await asyncio.to_thread(engine.create_adapter, base, spec, dest_path)
+
+    def status(self) -> dict:
+        return {"backend": self.name, "ready": True, "loaded": self._engine is not None}
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.shutdown()
+                self._engine = None
+
+
+class DisabledRuntime:
+    """TIGER_ENGINE=off: the catalog works, generation and training answer 503."""
+
+    name = "off"
+
+    def _refuse(self, *args, **kwargs):
+        raise Unavailable("This server runs without an inference engine (TIGER_ENGINE=off).", code="engine_off")
+
+    start_generation = train = create_adapter = _refuse
+
+    def status(self) -> dict:
+        return {"backend": self.name, "ready": False}
+
+
+_runtime = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime():
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            kind = settings.TIGER["ENGINE"]
+            if kind == "embedded":
+                _runtime = InProcessRuntime()
+            elif kind == "off":
+                _runtime = DisabledRuntime()
+            elif kind == "workers":
+                from inference.workers.client import WorkerRuntime
+
+                _runtime = WorkerRuntime()
+            else:
+                raise Unavailable(f"Unknown TIGER_ENGINE {kind!r}: use embedded, workers or off.")
+        return _runtime
 
 
 def status() -> dict:
-    return {"backend": settings.TIGER["ENGINE"], "ready": False}
+    return get_runtime().status()

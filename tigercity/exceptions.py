@@ -5,6 +5,7 @@ streaming code that must report an error inside an event stream.
 """
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -69,6 +70,9 @@ def describe(exc: BaseException) -> tuple[int, dict, dict]:
         status = exc.status_code
         code = exc.default_code if isinstance(exc.default_code, str) else None
         return status, error_body(status, _text(exc.detail), code=code), {}
+    if isinstance(exc, RequestDataTooBig):
+        return 413, error_body(413, "The request body is larger than the server's limit (TIGER_MAX_BODY_BYTES).",
+                               code="body_too_large"), {}
     if isinstance(exc, Http404):
         return 404, error_body(404, "Not found.", code="not_found"), {}
     log.error("unexpected error", exc_info=exc)

@@ -89,6 +89,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIGER_MAX_BODY_BYTES", 1_000_000, minimum=1024)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
@@ -174,5 +175,8 @@ TIGER = {
     "MAX_BATCH_SIZE": env_int("TIGER_MAX_BATCH_SIZE", 32, minimum=1),
     "MAX_QUEUE": env_int("TIGER_MAX_QUEUE", 256, minimum=1),
     "MAX_TOKENS": env_int("TIGER_MAX_TOKENS", 1024, minimum=1),
+    "MAX_BODY_BYTES": env_int("TIGER_MAX_BODY_BYTES", 1_000_000, minimum=1024),
+    "MAX_MESSAGES": env_int("TIGER_MAX_MESSAGES", 200, minimum=1),
+    "MAX_MESSAGE_CHARS": env_int("TIGER_MAX_MESSAGE_CHARS", 100_000, minimum=1),
     "KEEP_REVISIONS": env_int("TIGER_KEEP_REVISIONS", 20, minimum=1),
 }

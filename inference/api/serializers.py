@@ -1,12 +1,19 @@
 """Input validation for the v1 model endpoints, and ModelInfo, the one output shape of a model."""
 from datetime import datetime, timezone
 
+from django.conf import settings
 from rest_framework import serializers
 
 from inference.catalog import BaseModel
 from inference.engine.types import TARGET_MODULES
 from inference.models import TunedModel
-from tigercity.fields import StrictCharField, StrictFloatField, StrictIntegerField, StrictRegexField
+from tigercity.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictRegexField,
+)
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"
 
@@ -102,3 +109,81 @@ class ModelCreateSerializer(StrictSerializer):
 
 class ModelUpdateSerializer(GenerationDefaults):
     description = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+
+class MessageSerializer(StrictSerializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = StrictCharField(allow_blank=True, trim_whitespace=False)
+
+    def validate_content(self, value):
+        limit = settings.TIGER["MAX_MESSAGE_CHARS"]
+        if len(value) > limit:
+            raise serializers.ValidationError(f"content is {len(value)} characters long; the limit is {limit}.")
+        return value
+
+
+class MessagesField(serializers.ListField):
+    child = MessageSerializer()
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_empty=False, **kwargs)
+
+    def to_internal_value(self, data):
+        limit = settings.TIGER["MAX_MESSAGES"]
+        if isinstance(data, list) and len(data) > limit:
+            raise serializers.ValidationError(f"messages has {len(data)} items; the limit is {limit}.")
+        return super().to_internal_value(data)
+
+
+class GenerateSerializer(StrictSerializer):
+    model = StrictCharField(max_length=128)
+    messages = MessagesField()
+    temperature = finite_float(required=False, min_value=0.0, max_value=2.0)
+    top_p = finite_float(required=False, min_value=0.0, max_value=1.0)
+    max_tokens = StrictIntegerField(required=False, min_value=1, max_value=1_000_000)
+    stop = serializers.ListField(child=StrictCharField(min_length=1, max_length=64, trim_whitespace=False),
+                                 required=False, max_length=8)
+    seed = StrictIntegerField(required=False, min_value=0, max_value=2**63 - 1)
+    n = StrictIntegerField(required=False, min_value=1, max_value=16)
+    stream = StrictBooleanField(required=False, default=False)
+
+    validate_top_p = GenerationDefaults.validate_top_p
+
+
+class RewardedResponseSerializer(StrictSerializer):
+    content = StrictCharField(allow_blank=True, trim_whitespace=False)
+    reward = finite_float(min_value=-1e6, max_value=1e6)
+
+    validate_content = MessageSerializer.validate_content
+
+
+class ExampleSerializer(StrictSerializer):
+    messages = MessagesField()
+    responses = serializers.ListField(child=RewardedResponseSerializer(), min_length=1, max_length=32)
+
+
+class TrainSerializer(StrictSerializer):
+    model = StrictCharField(max_length=128)
+    messages = MessagesField(required=False)
+    responses = serializers.ListField(child=RewardedResponseSerializer(), min_length=1, max_length=32,
+                                      required=False)
+    examples = serializers.ListField(child=ExampleSerializer(), min_length=1, max_length=64, required=False)
+    learning_rate = finite_float(required=False, min_value=0.0, max_value=1.0)
+    learning_steps = StrictIntegerField(required=False, min_value=1, max_value=100)
+    beta = finite_float(required=False, min_value=0.0, max_value=1e6)
+    epsilon = finite_float(required=False, min_value=0.0, max_value=1.0)
+
+    validate_learning_rate = GenerationDefaults.validate_learning_rate
+
+    def validate(self, data):
+        single = "messages" in data or "responses" in data
+        if single and "examples" in data:
+            raise serializers.ValidationError({"examples": ["Send either messages + responses or examples, not both."]})
+        if not single and "examples" not in data:
+            raise serializers.ValidationError({"messages": ["This field is required (or send examples)."]})
+        for field in ("messages", "responses"):
+            if single and field not in data:
+                raise serializers.ValidationError({field: ["This field is required."]})
+        if single:
+            data["examples"] = [{"messages": data.pop("messages"), "responses": data.pop("responses")}]
+        return data

@@ -1,0 +1,43 @@
+"""Turning a validated generation request into an engine request pinned to the current revision."""
+import uuid
+
+from django.conf import settings
+
+from inference import adapter_files
+from inference.catalog import BaseModel
+from inference.engine.types import AdapterRef, GenerationRequest, SamplingParams
+from inference.models import TunedModel
+from inference.selectors import model_get
+
+
+def adapter_ref(model: TunedModel, number: int | None = None) -> AdapterRef:
+    """The stored weights of `model` at revision `number` (its current one by default)."""
+    number = model.revision if number is None else number
+    revision = model.revisions.get(number=number)
+    return AdapterRef(key=str(model.key), revision=number, path=adapter_files.absolute(revision.path))
+
+
+def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, BaseModel | TunedModel]:
+    """The engine request for validated `data`, with the model's defaults filling what the caller left out."""
+    model = model_get(owner=owner, ref=data["model"])
+    limit = settings.TIGER["MAX_TOKENS"]
+    params = SamplingParams(
+        temperature=data.get("temperature", model.temperature),
+        top_p=data.get("top_p", model.top_p),
+        max_tokens=min(data.get("max_tokens") or limit, limit),
+        stop=tuple(data.get("stop") or ()),
+        seed=data.get("seed"),
+        n=data.get("n", 1),
+    )
+    if isinstance(model, BaseModel):
+        base, ref = model.name, None
+    else:
+        base, ref = model.base_name, adapter_ref(model)
+    request = GenerationRequest(
+        request_id=f"gen-{uuid.uuid4().hex}",
+        base=base,
+        messages=tuple({"role": m["role"], "content": m["content"]} for m in data["messages"]),
+        params=params,
+        adapter=ref,
+    )
+    return request, model

@@ -1,0 +1,126 @@
+"""POST /v1/train's service: one model's trainings run one after another, each durable before it answers."""
+import asyncio
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from inference import adapter_files
+from inference.catalog import BaseModel
+from inference.engine.types import AdapterRef, LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
+from inference.models import Revision, TunedModel
+from inference.revisions import next_revision_number, revision_commit, training_run_record
+from inference.runtime import get_runtime
+from inference.selectors import model_get
+from tigercity.errors import Forbidden
+
+_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _model_lock(pk: int) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(pk, threading.Lock())
+
+
+def lora_spec(model: TunedModel) -> LoraSpec:
+    return LoraSpec(rank=model.rank, alpha=model.alpha, dropout=model.dropout, target_modules=model.target_modules)
+
+
+def trainable_model(*, owner, ref: str) -> TunedModel:
+    model = model_get(owner=owner, ref=ref)
+    if isinstance(model, BaseModel):
+        raise Forbidden(f"{model.name} is a base model and read-only: create your own copy "
+                        f"(POST /v1/models with parent_model {model.name!r}) and train that.",
+                        param="model", code="read_only_model")
+    return model
+
+
+@dataclass(frozen=True)
+class _Plan:
+    request: TrainingRequest
+    from_revision: int
+    relpath: str
+    params: dict
+
+
+def _plan(model: TunedModel, data: dict) -> _Plan:
+    """Read the current revision (under the model's lock) and the engine request that trains from it."""
+    model.refresh_from_db()
+    current = Revision.objects.get(model=model, number=model.revision)
+    number = next_revision_number(model)
+    relpath = adapter_files.revision_relpath(model.key, number)
+    adapter_files.remove_partial(relpath)  # a crash may have left it before its row was committed
+    params = TrainingParams(
+        learning_rate=data.get("learning_rate", model.learning_rate),
+        learning_steps=data.get("learning_steps", model.learning_steps),
+        beta=data.get("beta", model.beta),
+        epsilon=data.get("epsilon", model.epsilon),
+    )
+    groups = tuple(
+        TrainingGroup(
+            messages=tuple({"role": m["role"], "content": m["content"]} for m in example["messages"]),
+            responses=tuple(r["content"] for r in example["responses"]),
+            rewards=tuple(float(r["reward"]) for r in example["responses"]),
+        )
+        for example in data["examples"]
+    )
+    request = TrainingRequest(
+        request_id=f"train-{uuid.uuid4().hex}",
+        base=model.base_name,
+        source=AdapterRef(key=str(model.key), revision=model.revision, path=adapter_files.absolute(current.path)),
+        dest_revision=number,
+        dest_path=adapter_files.absolute(relpath),
+        groups=groups,
+        params=params,
+    )
+    return _Plan(request=request, from_revision=model.revision, relpath=relpath, params=asdict(params))
+
+
+async def ensure_revision_dir(model: TunedModel, number: int) -> str:
+    """The absolute directory of revision `number`, writing it first if it is an untouched revision 0."""
+    revision = await Revision.objects.aget(model=model, number=number)
+    if not revision.path:
+        relpath = adapter_files.revision_relpath(model.key, number)
+        adapter_files.remove_partial(relpath)
+        await get_runtime().create_adapter(base=model.base_name, spec=lora_spec(model),
+                                           dest_path=adapter_files.absolute(relpath))
+        revision.path = relpath
+        await revision.asave(update_fields=["path"])
+    return adapter_files.absolute(revision.path)
+
+
+def _commit(model: TunedModel, plan: _Plan, result):
+    with transaction.atomic():
+        to_revision = None
+        if result.changed:
+            revision_commit(model=model, number=plan.request.dest_revision, path=plan.relpath)
+            to_revision = plan.request.dest_revision
+        run = training_run_record(model=model, from_revision=plan.from_revision, to_revision=to_revision,
+                                  params=plan.params, result=result)
+    model.refresh_from_db()
+    return model, run
+
+
+async def _train_locked(model: TunedModel, data: dict):
+    lock = _model_lock(model.pk)
+    await asyncio.to_thread(lock.acquire)
+    try:
+        await ensure_revision_dir(model, (await TunedModel.objects.aget(pk=model.pk)).revision)
+        plan = await sync_to_async(_plan)(model, data)
+        result = await get_runtime().train(plan.request)
+        return await sync_to_async(_commit)(model, plan, result)
+    finally:
+        lock.release()
+
+
+async def model_train(*, owner, data: dict):
+    """Train `data["model"]` from rewarded responses; returns (model, training run) once it is durable.
+
+    The work runs as its own task and is shielded: a client that disconnects does not abandon a
+    training half-way, it only stops waiting for the answer.
+    """
+    model = await sync_to_async(trainable_model)(owner=owner, ref=data["model"])
+    return await asyncio.shield(asyncio.ensure_future(_train_locked(model, data)))
