@@ -1,2 +1,8 @@
 """Websocket routes."""
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from inference.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/", ChatConsumer.as_asgi()),
+]

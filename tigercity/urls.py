@@ -8,6 +8,7 @@ urlpatterns = [
     re_path(r"^v1/docs/?$", SpectacularSwaggerView.as_view(url_name="openapi"), name="api-docs"),
     re_path(r"^v1/health/?$", views.health, name="health"),
     path("v1/", include("inference.api.urls")),
+    path("openai/v1/", include("inference.api.openai_urls")),
     path("", include("playground.urls")),
 ]
 

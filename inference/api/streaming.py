@@ -31,7 +31,7 @@ async def collect(generation, request: GenerationRequest, model_id: str, revisio
             elif event.kind == "failed":
                 return 500, error_body(500, event.message, code=event.code)
             elif event.kind == "done":
-                usage = _usage(event)
+                totals = usage(event)
     finally:
         generation.cancel()
     body = {
@@ -42,7 +42,7 @@ async def collect(generation, request: GenerationRequest, model_id: str, revisio
              "finish_reason": reasons.get(i, "stop")}
             for i in sorted(texts)
         ],
-        "usage": usage,
+        "usage": totals,
     }
     return 200, body
 
@@ -67,12 +67,12 @@ async def stream(generation, request: GenerationRequest, model_id: str, revision
             elif event.kind == "done":
                 choices = [{"index": i, "delta": {}, "finish_reason": reasons.get(i, "stop")}
                            for i in range(request.params.n)]
-                yield sse({**head, "choices": choices, "usage": _usage(event)})
+                yield sse({**head, "choices": choices, "usage": usage(event)})
                 yield sse("[DONE]")
     finally:
         generation.cancel()
 
 
-def _usage(done) -> dict:
+def usage(done) -> dict:
     return {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
             "total_tokens": done.prompt_tokens + done.completion_tokens}

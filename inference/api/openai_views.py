@@ -1,0 +1,122 @@
+"""OpenAI-compatible endpoints, so the official `openai` client works with base_url=.../openai/v1.
+
+The request is translated to a v1 generate_response body and validated by the same serializer; the
+events are framed as chat.completion(.chunk) objects. Errors use the same (OpenAI-shaped) object.
+"""
+import time
+
+from asgiref.sync import sync_to_async
+from django.http import JsonResponse, StreamingHttpResponse
+
+from inference.api import streaming
+from inference.api.serializers import GenerateSerializer
+from inference.api.views import validated
+from inference.catalog import BaseModel
+from inference.generation import generation_request_build
+from inference.runtime import get_runtime
+from inference.selectors import model_list
+from tigercity.asyncapi import async_api, json_body
+from tigercity.errors import InvalidRequest
+
+# OpenAI parameters we accept and ignore because they change nothing here at their default values.
+IGNORED = {"user", "store", "metadata", "logprobs", "top_logprobs", "frequency_penalty", "presence_penalty",
+           "stream_options", "parallel_tool_calls", "service_tier"}
+
+
+def _content(content) -> str:
+    """OpenAI allows content as a list of parts; only text parts mean something to a text model."""
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise InvalidRequest("Only text content parts are supported.", param="messages", code="invalid_value")
+            texts.append(part["text"])
+        return "".join(texts)
+    return content
+
+
+def translate(body: dict) -> dict:
+    """An OpenAI chat.completions body -> a v1 generate_response body (validated afterwards)."""
+    data = {k: v for k, v in body.items() if k not in IGNORED}
+    for name in ("frequency_penalty", "presence_penalty"):
+        if body.get(name) not in (None, 0, 0.0):
+            raise InvalidRequest(f"{name} is not supported (only 0).", param=name, code="unsupported_parameter")
+    if "max_completion_tokens" in data:
+        data["max_tokens"] = data.pop("max_completion_tokens")
+    if isinstance(data.get("stop"), str):
+        data["stop"] = [data["stop"]]
+    if data.get("stop") is None:
+        data.pop("stop", None)
+    for key in ("temperature", "top_p", "max_tokens", "seed", "n", "stream"):
+        if data.get(key) is None:
+            data.pop(key, None)
+    if isinstance(data.get("messages"), list):
+        data["messages"] = [
+            {**m, "content": _content(m.get("content"))} if isinstance(m, dict) else m for m in data["messages"]
+        ]
+    return data
+
+
+@async_api(methods=("POST",))
+async def chat_completions(request):
+    body = json_body(request)
+    data = validated(GenerateSerializer, translate(body))
+    engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
+    model_id = model.id if isinstance(model, BaseModel) else model.slug
+    generation = await get_runtime().start_generation(engine_request)
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    if data["stream"]:
+        chunks = _chunks(generation, engine_request, model_id, include_usage)
+        return StreamingHttpResponse(chunks, content_type="text/event-stream", headers=streaming.SSE_HEADERS)
+    revision = engine_request.adapter.revision if engine_request.adapter else 0
+    status, answer = await streaming.collect(generation, engine_request, model_id, revision)
+    if status != 200:
+        return JsonResponse(answer, status=status)
+    answer.pop("revision")
+    return JsonResponse({**answer, "object": "chat.completion", "system_fingerprint": None})
+
+
+async def _chunks(generation, request, model_id: str, include_usage: bool):
+    head = {"id": request.request_id, "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": model_id, "system_fingerprint": None}
+    started: set[int] = set()
+    try:
+        async for event in generation:
+            if event.kind == "delta":
+                delta = {"content": event.text}
+                if event.index not in started:
+                    started.add(event.index)
+                    delta = {"role": "assistant", **delta}
+                yield streaming.sse({**head, "choices": [{"index": event.index, "delta": delta,
+                                                          "finish_reason": None}]})
+            elif event.kind == "finished":
+                reason = streaming.FINISH_REASONS[event.finish_reason]
+                yield streaming.sse({**head, "choices": [{"index": event.index, "delta": {},
+                                                          "finish_reason": reason}]})
+            elif event.kind == "failed":
+                yield streaming.sse({"error": {"message": event.message, "type": "server_error", "param": None,
+                                               "code": event.code}})
+                return
+            elif event.kind == "done":
+                if include_usage:
+                    yield streaming.sse({**head, "choices": [], "usage": streaming.usage(event)})
+                yield streaming.sse("[DONE]")
+    finally:
+        generation.cancel()
+
+
+@async_api(methods=("GET",))
+async def models(request):
+    created = int(time.time())
+    data = []
+    for model in await sync_to_async(model_list)(owner=request.user):
+        is_base = isinstance(model, BaseModel)
+        data.append({
+            "id": model.id if is_base else model.slug,
+            "object": "model",
+            "created": int(model.last_modified.timestamp()) if not is_base else created,
+            "owned_by": "tigercity" if is_base else request.user.username,
+        })
+    return JsonResponse({"object": "list", "data": data})
+
+

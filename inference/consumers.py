@@ -1,0 +1,95 @@
+"""The Playground's websocket: the same generations as /v1/generate_response, for a signed-in session.
+
+Client -> server: {"type": "generate", "id": "<client id>", "model": ..., "messages": [...], optional
+temperature/top_p/max_tokens/stop/seed/n}; {"type": "cancel", "id": ...}.
+Server -> client: {"type": "start", "id", "model", "revision"}, {"type": "delta", "id", "index", "text"},
+{"type": "finished", "id", "index", "finish_reason"}, {"type": "done", "id", "usage"},
+{"type": "cancelled", "id"}, {"type": "error", "id", "error": {the v1 error object's fields}}.
+"""
+import asyncio
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from rest_framework import serializers
+
+from inference.api.serializers import GenerateSerializer
+from inference.api.streaming import FINISH_REASONS, usage
+from inference.catalog import BaseModel
+from inference.generation import generation_request_build
+from inference.runtime import get_runtime
+from tigercity.errors import InvalidRequest
+from tigercity.exceptions import describe
+
+MAX_RUNNING = 4  # generations one socket may run at once
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.running: dict[str, tuple[asyncio.Task, object]] = {}
+        await self.accept()
+
+    async def disconnect(self, code):
+        for task, _ in getattr(self, "running", {}).values():
+            task.cancel()
+
+    async def receive_json(self, content, **kwargs):
+        request_id = str(content.get("id", ""))[:64] if isinstance(content, dict) else ""
+        try:
+            if not isinstance(content, dict):
+                raise InvalidRequest("A message must be a JSON object.")
+            kind = content.get("type")
+            if kind == "cancel":
+                entry = self.running.get(request_id)
+                if entry:
+                    entry[0].cancel()
+                return
+            if kind != "generate":
+                raise InvalidRequest("type must be 'generate' or 'cancel'.", param="type")
+            if len(self.running) >= MAX_RUNNING:
+                raise InvalidRequest(f"At most {MAX_RUNNING} generations may run at once on one connection.",
+                                     code="too_many_generations")
+            body = {k: v for k, v in content.items() if k not in ("type", "id")}
+            serializer = GenerateSerializer(data=body)
+            serializer.is_valid(raise_exception=True)
+            engine_request, model = await sync_to_async(generation_request_build)(
+                owner=self.scope["user"], data=serializer.validated_data
+            )
+            generation = await get_runtime().start_generation(engine_request)
+        except (Exception, serializers.ValidationError) as exc:
+            await self._send_error(request_id, exc)
+            return
+        model_id = model.id if isinstance(model, BaseModel) else model.slug
+        revision = engine_request.adapter.revision if engine_request.adapter else 0
+        await self.send_json({"type": "start", "id": request_id, "model": model_id, "revision": revision})
+        task = asyncio.create_task(self._relay(request_id, generation))
+        self.running[request_id] = (task, generation)
+
+    async def _relay(self, request_id: str, generation):
+        try:
+            async for event in generation:
+                if event.kind == "delta":
+                    await self.send_json({"type": "delta", "id": request_id, "index": event.index, "text": event.text})
+                elif event.kind == "finished":
+                    await self.send_json({"type": "finished", "id": request_id, "index": event.index,
+                                          "finish_reason": FINISH_REASONS[event.finish_reason]})
+                elif event.kind == "done":
+                    await self.send_json({"type": "done", "id": request_id, "usage": usage(event)})
+                elif event.kind == "failed":
+                    await self.send_json({"type": "error", "id": request_id,
+                                          "error": {"message": event.message, "type": "server_error",
+                                                    "code": event.code, "param": None}})
+        except asyncio.CancelledError:
+            if self.running.get(request_id):  # a "cancel" message, not a closed socket
+                await self.send_json({"type": "cancelled", "id": request_id})
+            raise
+        finally:
+            generation.cancel()
+            self.running.pop(request_id, None)
+
+    async def _send_error(self, request_id: str, exc: BaseException):
+        _, body, _ = describe(exc)
+        await self.send_json({"type": "error", "id": request_id, "error": body["error"]})
