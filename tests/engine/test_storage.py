@@ -34,8 +34,8 @@ def test_a_revision_is_a_standard_peft_directory_that_from_pretrained_loads(trai
     assert os.listdir(root / "m1") == ["3"]  # no temp dir left behind
 
     loaded = PeftModel.from_pretrained(tiny_llama(tiny_tokenizer()), str(dest))
-    expected = [p for p in adapter_parameters(trained, "user2")]
-    got = [p for p in adapter_parameters(loaded, "default")]
+    expected = adapter_parameters(trained, "user2")
+    got = adapter_parameters(loaded, "default")
     assert len(got) == len(expected) > 0
     assert all(torch.equal(a, b) for a, b in zip(expected, got))
     assert not any(p.requires_grad for p in loaded.parameters())  # saved with inference_mode=True
