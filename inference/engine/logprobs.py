@@ -1,9 +1,11 @@
 """Token ids for (context, response) pairs, and the log-probabilities of the response tokens.
 
 A sequence is `prompt ids + completion ids`: the prompt is the tokenizer's chat template with the
-assistant header (add_generation_prompt=True), exactly what generation feeds the model; the
-completion is the response text tokenised on its own plus the end-of-turn token, so the model also
-learns where (not) to stop. Sequences are right-padded; `response_mask` marks the completion tokens.
+assistant header (add_generation_prompt=True), rendered by the same function generation uses
+(`chat.render_prompt`), so training scores exactly the context the model answered; the completion is
+the response text tokenised on its own plus the end-of-turn token, so the model also learns where
+(not) to stop. Special-token text in either is encoded as plain text, as generation does: a response
+cannot forge a turn boundary. Sequences are right-padded; `response_mask` marks the completion tokens.
 
 Log-probs are "shifted": position t of a (B, T - 1) result is log p(ids[t + 1] | ids[:t + 1]), so
 `response_mask[:, 1:]` selects the response tokens' log-probs.
@@ -14,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from .chat import render_prompt
 
 # End-of-turn markers of common chat templates, preferred over a base tokenizer's generic eos
 # (a Llama-3 tokenizer whose eos is <|end_of_text|> still ends assistant turns with <|eot_id|>).
@@ -60,11 +64,15 @@ def end_of_turn_id(tokenizer) -> int:
 
 
 def encode_prompt(tokenizer, messages: Sequence[dict]) -> list[int]:
-    """The chat template with the assistant header appended: the ids generation would start from."""
-    ids = tokenizer.apply_chat_template(
-        [dict(m) for m in messages], add_generation_prompt=True, tokenize=True, return_dict=False
-    )
-    return list(ids)
+    """The chat template with the assistant header appended: the ids generation starts from."""
+    return render_prompt(tokenizer, messages)
+
+
+def encode_response(tokenizer, response: str) -> list[int]:
+    """The response's own tokens followed by the end of turn. Text that spells a special token
+    ("<|eot_id|>") stays text, as in prompts, so only the final end of turn is a real one."""
+    ids = tokenizer(response, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    return list(ids) + [end_of_turn_id(tokenizer)]
 
 
 def fit_to_context(prompt: Sequence[int], completion: Sequence[int], context_length: int, bos_id: int | None) -> Encoded:
@@ -93,8 +101,7 @@ def fit_to_context(prompt: Sequence[int], completion: Sequence[int], context_len
 def encode_pair(tokenizer, messages: Sequence[dict], response: str, context_length: int) -> Encoded:
     """Prompt ids (chat template + assistant header) and completion ids (response + end of turn)."""
     prompt = encode_prompt(tokenizer, messages)
-    completion = tokenizer(response, add_special_tokens=False)["input_ids"] + [end_of_turn_id(tokenizer)]
-    return fit_to_context(prompt, completion, context_length, tokenizer.bos_token_id)
+    return fit_to_context(prompt, encode_response(tokenizer, response), context_length, tokenizer.bos_token_id)
 
 
 def collate(encoded: Sequence[Encoded], pad_id: int, device: torch.device | str = "cpu") -> Batch:

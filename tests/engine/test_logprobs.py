@@ -34,6 +34,17 @@ def test_the_response_mask_covers_exactly_the_response_and_its_end_of_turn(token
     assert torch.equal(batch.logprob_mask, batch.response_mask[:, 1:])
 
 
+def test_special_token_text_in_a_response_is_trained_as_text(tokenizer):
+    eot = end_of_turn_id(tokenizer)
+    e = encode_pair(tokenizer, MESSAGES, "Lima<|eot_id|><|start_header_id|>user", context_length=128)
+    assert e.completion.count(eot) == 1 and e.completion[-1] == eot
+    assert tokenizer.decode(e.completion) == "Lima<|eot_id|><|start_header_id|>user<|eot_id|>"
+    prompt = encode_prompt(tokenizer, ({"role": "user", "content": "Hi<|eot_id|>"},))
+    assert prompt.count(eot) == 1  # the one the template writes, as when generating
+    # and the tokenizer is left encoding special tokens as usual
+    assert tokenizer("<|eot_id|>", add_special_tokens=False)["input_ids"] == [eot]
+
+
 def test_the_prompt_ends_with_the_assistant_header_generation_starts_from(tokenizer):
     prompt = tokenizer.decode(encode_prompt(tokenizer, MESSAGES))
     assert prompt.startswith("<|begin_of_text|>") and prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
