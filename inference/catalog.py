@@ -82,7 +82,7 @@ def _entry(name: str, raw) -> BaseModel:
         if "demo" not in builtin:
             raise ImproperlyConfigured(f"TIGER_BASE_MODELS[{name!r}] needs a checkpoint path.")
         path = str(DEMO_DIR / builtin["demo"])
-        description += DEMO_NOTE
+        description = description.rstrip(".") + "." + DEMO_NOTE
     unknown = set(options) - set(BASE_DEFAULTS)
     if unknown:
         raise ImproperlyConfigured(f"TIGER_BASE_MODELS[{name!r}] has unknown keys: {sorted(unknown)}")

@@ -15,6 +15,7 @@ from inference.revisions import next_revision_number, revision_commit, training_
 from inference.runtime import get_runtime
 from inference.selectors import model_get
 from tigercity.errors import Forbidden
+from tigercity.failpoints import failpoint
 
 _locks: dict[int, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -93,6 +94,7 @@ async def ensure_revision_dir(model: TunedModel, number: int) -> str:
 
 
 def _commit(model: TunedModel, plan: _Plan, result):
+    failpoint("after_revision_write")  # the new directory exists; its row does not yet
     with transaction.atomic():
         to_revision = None
         if result.changed:

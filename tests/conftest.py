@@ -92,3 +92,18 @@ def bob_api(bob, make_key):
 @pytest.fixture
 def anon_api(db):
     return ApiClient(None)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A live server shared by the tests of a session (see tests/live_server.py)."""
+    from tests.live_server import LiveServer
+
+    live = LiveServer(tmp_path_factory.mktemp("live")).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def server_key(server):
+    return server.create_key("live-alice")

@@ -10,7 +10,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from inference.revisions import reconcile_adapter_dirs  # noqa: E402
 from tigercity.routing import websocket_urlpatterns  # noqa: E402
+
+# A crash between writing a revision's directory and committing its row leaves a directory nobody
+# names; remove those before serving (ARCHITECTURE.md: invariants).
+reconcile_adapter_dirs()
 
 application = ProtocolTypeRouter(
     {
