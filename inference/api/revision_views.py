@@ -42,13 +42,15 @@ class RevisionRestoreView(APIView):
         return Response(model_info(model))
 
 
-@async_api(methods=("GET",))
-async def adapter_export(request, model_id):
-    """A zip of the revision's standard PEFT adapter directory."""
+async def adapter_zip_response(*, owner, model_ref: str, revision: str | None = None) -> StreamingHttpResponse:
+    """A zip of one revision (the current one by default) of the owner's model: its PEFT adapter directory.
+
+    Shared by GET /v1/models/{id}/adapter (Bearer key) and the Playground's download (session).
+    """
     from inference.engine.storage import stream_zip
 
-    model = await sync_to_async(trainable_model)(owner=request.user, ref=model_id)
-    raw = request.GET.get("revision", str(model.revision))
+    model = await sync_to_async(trainable_model)(owner=owner, ref=model_ref)
+    raw = str(model.revision) if revision is None else revision
     if not raw.isdigit():
         raise InvalidRequest("revision must be a non-negative integer.", param="revision", code="invalid_value")
     await sync_to_async(selectors.revision_get)(model=model, number=int(raw))
@@ -56,3 +58,9 @@ async def adapter_export(request, model_id):
     filename = f"{model.slug}-rev{raw}.zip"
     return StreamingHttpResponse(stream_zip(path), content_type="application/zip",
                                  headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@async_api(methods=("GET",))
+async def adapter_export(request, model_id):
+    """A zip of the revision's standard PEFT adapter directory."""
+    return await adapter_zip_response(owner=request.user, model_ref=model_id, revision=request.GET.get("revision"))
