@@ -38,3 +38,9 @@ class AdapterLoadError(EngineError):
 
 class CheckpointError(EngineError):
     code = "checkpoint_invalid"
+
+
+class EngineUnavailable(EngineError):
+    """The engine is shutting down (or stopped): retry on another worker or later."""
+
+    code = "engine_unavailable"

@@ -115,6 +115,7 @@ class TrainingRequest:
     dest_path: str  # where the new revision directory must appear (written atomically)
     groups: tuple[TrainingGroup, ...]
     params: TrainingParams = field(default_factory=TrainingParams)
+    lora: LoraSpec | None = None  # the model's LoRA settings: needed when source.path is "" (untouched revision 0)
 
 
 @dataclass(frozen=True)
