@@ -1,0 +1,175 @@
+"""The engine's public façade: one object, many base models, each served by its own thread."""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+from .adapters import copy_adapter, write_initial_adapter
+from .chat import render_prompt
+from .checkpoint import CheckpointInfo, inspect_checkpoint
+from .config import EngineConfig
+from .errors import ContextLengthExceeded, EngineUnavailable, UnknownBaseModel
+from .request import Event, RequestState
+from .train_task import TrainingTask
+from .types import AdapterRef, GenerationRequest, LoraSpec, SamplingParams, TrainingRequest
+from .worker import BaseWorker
+
+logger = logging.getLogger(__name__)
+
+
+class Engine:
+    """Generation and training on a catalog of base models, with LoRA adapters per request.
+
+    `bases` maps a base model's name to its Hugging Face checkpoint directory. Nothing loads at
+    construction: a base's tokenizer loads on first use, its weights on its own engine thread
+    (requests submitted meanwhile wait in the queue). Methods are thread-safe."""
+
+    def __init__(self, bases: Mapping[str, str], config: EngineConfig | None = None):
+        self.config = config or EngineConfig()
+        self._paths = dict(bases)
+        self._infos: dict[str, CheckpointInfo] = {}
+        self._tokenizer_locks: dict[str, threading.Lock] = {}
+        self._workers: dict[str, BaseWorker] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- catalog ----------------------------------------------------------------------------------
+
+    @property
+    def bases(self) -> list[str]:
+        """Names of the configured base models."""
+        return list(self._paths)
+
+    def context_length(self, base: str) -> int:
+        """The base model's context length in tokens (prompt + completion)."""
+        return self._info(base).context_length
+
+    def count_prompt_tokens(self, base: str, messages: Sequence[dict]) -> int:
+        """Tokens of `messages` once rendered with the base's chat template."""
+        return len(self._render(base, messages))
+
+    def start(self, base: str) -> None:
+        """Start loading a base's weights now rather than at its first request."""
+        self._worker(base)
+
+    def is_ready(self, base: str) -> bool:
+        """Whether a base's weights are loaded (False while loading, not started, or failed)."""
+        worker = self._workers.get(base)
+        return worker is not None and worker.ready.is_set() and worker.error is None
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def submit(self, req: GenerationRequest, on_event: Callable[[Event], None]) -> None:
+        """Start a generation; `on_event` gets TextDelta / Finished / Done / Failed on the engine
+        thread (keep it cheap; if it raises, the request is cancelled).
+
+        Raises, before anything streams: UnknownBaseModel, ContextLengthExceeded (the prompt
+        leaves no room for one token), QueueFull, ValueError (invalid sampling parameters).
+        max_tokens is clamped so that prompt + completion fit the context."""
+        _check_params(req.params)
+        prompt = self._render(req.base, req.messages)
+        context = self.context_length(req.base)
+        if len(prompt) >= context:
+            raise ContextLengthExceeded(len(prompt), context)
+        max_tokens = min(req.params.max_tokens, context - len(prompt))
+        self._worker(req.base).submit(RequestState(req, on_event, prompt, max_tokens))
+
+    def cancel(self, request_id: str) -> None:
+        """Stop a generation within one decode step: Finished(..., "cancelled") per unfinished
+        index, then Done. Unknown or finished ids are ignored."""
+        for worker in list(self._workers.values()):
+            worker.cancel(request_id)
+
+    # -- adapters ---------------------------------------------------------------------------------
+
+    def create_adapter(self, base: str, spec: LoraSpec, dest_path: str, copy_from: AdapterRef | None = None) -> None:
+        """Write a user model's adapter directory at `dest_path` (atomically; it must not exist).
+
+        With `copy_from`, its weights are copied (an untouched revision 0, path "", has none: a
+        fresh revision 0 is written). Otherwise revision 0 of `spec`: B is zero, so it generates
+        exactly what the base generates."""
+        if copy_from is not None and copy_from.path:
+            copy_adapter(copy_from.path, dest_path)
+            return
+        info = self._info(base)
+        write_initial_adapter(info.config, spec, dest_path, base_name=Path(info.path).name)
+
+    def forget_adapter(self, base: str, key: str) -> None:
+        """Unload every cached revision of a user model (deleted): now, or when its running
+        requests end. A base that is not running has nothing to unload."""
+        worker = self._workers.get(base)
+        if worker is not None and worker.error is None:
+            worker.call(lambda: worker.adapters.forget(key) if worker.adapters else None)
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def train(self, req: TrainingRequest) -> Future:
+        """Queue a training on the base's engine thread; the future resolves to a TrainingResult
+        once the new revision is written to req.dest_path (when the weights changed)."""
+        future: Future = Future()
+        self._worker(req.base).train(TrainingTask(req, future))
+        return future
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float | None = 30.0) -> None:
+        """Stop every engine thread; requests still in flight get Failed."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.stop(timeout)
+
+    def stats(self, base: str) -> dict:
+        """Counters of a base's engine thread (decode steps, prefills, largest batch seen)."""
+        worker = self._workers.get(base)
+        return dict(worker.stats) if worker is not None else {}
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _info(self, base: str) -> CheckpointInfo:
+        info = self._infos.get(base)
+        if info is not None:
+            return info
+        if base not in self._paths:
+            raise UnknownBaseModel(f"Unknown base model {base!r}")
+        with self._lock:
+            if base not in self._infos:
+                self._infos[base] = inspect_checkpoint(
+                    self._paths[base], max_context_length=self.config.max_context_length)
+                self._tokenizer_locks[base] = threading.Lock()
+            return self._infos[base]
+
+    def _worker(self, base: str) -> BaseWorker:
+        worker = self._workers.get(base)
+        if worker is not None:
+            return worker
+        info = self._info(base)
+        with self._lock:
+            if self._closed:
+                raise EngineUnavailable("The engine is shutting down")
+            if base not in self._workers:
+                self._workers[base] = BaseWorker(base, info, self.config)
+            return self._workers[base]
+
+    def _render(self, base: str, messages: Sequence[dict]) -> list[int]:
+        info = self._info(base)
+        # Rust tokenizers refuse concurrent use ("Already borrowed"): one caller at a time.
+        with self._tokenizer_locks[base]:
+            return render_prompt(info.tokenizer, messages)
+
+
+def _check_params(params: SamplingParams) -> None:
+    """ValueError naming the field, for parameters the web side should have refused already."""
+    if params.n < 1:
+        raise ValueError(f"n must be at least 1, got {params.n}")
+    if params.max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {params.max_tokens}")
+    if not (math.isfinite(params.temperature) and params.temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {params.temperature}")
+    if not (0 < params.top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1], got {params.top_p}")

@@ -1,0 +1,342 @@
+"""The engine thread of one base model: owns the device, the model, the adapters and the batch.
+
+Every loop iteration: take new requests, cancellations and commands; prefill newcomers and merge
+them into the running batch (continuous batching); do at most one unit of training work; run one
+decode step for every running row. Other threads only talk to it through `submit`, `cancel`,
+`train` and `call`, which queue work under one condition variable.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+from .adapters import AdapterCache
+from .batch import Join, RunningBatch
+from .checkpoint import Checkpoint, CheckpointInfo, load_checkpoint
+from .config import EngineConfig
+from .errors import CheckpointError, EngineError, EngineUnavailable, QueueFull
+from .request import RequestState, Sequence
+from .runner import ModelRunner
+from .sampling import make_generator, sample_next
+from .scheduler import Scheduler
+from .train_task import TrainingTask
+from .types import TextDelta
+
+logger = logging.getLogger(__name__)
+
+class BaseWorker:
+    """One engine loop thread per base model (lazy: the weights load on the thread itself)."""
+
+    def __init__(self, base: str, info: CheckpointInfo, config: EngineConfig,
+                 loader: Callable[[], Checkpoint] | None = None):
+        self.base = base
+        self.info = info
+        self.config = config
+        self._loader = loader or (lambda: load_checkpoint(
+            info.path, device=config.device, dtype=config.dtype, info=info))
+        self._cv = threading.Condition()
+        # Guarded by _cv: the mailbox from other threads.
+        self._incoming: list[RequestState] = []
+        self._cancels: list[str] = []
+        self._commands: list[Callable[[], None]] = []
+        self._trainings: deque[TrainingTask] = deque()
+        self._active: set[str] = set()  # request ids submitted and not yet closed
+        self._waiting = 0  # submitted, not yet running (QueueFull counts these)
+        self._stopping = False
+        self._error: EngineError | None = None
+        self.ready = threading.Event()  # weights loaded (or failed: see `error`)
+        # Engine thread only.
+        self.checkpoint: Checkpoint | None = None
+        self.adapters: AdapterCache | None = None
+        self.batch: RunningBatch | None = None
+        self.scheduler = Scheduler(config.max_batch_size, config.prefill_token_budget)
+        self.stats = {"decode_steps": 0, "max_rows": 0, "prefills": 0}
+        self._thread = threading.Thread(target=self._run, name=f"engine-{base}", daemon=True)
+        self._thread.start()
+
+    # -- any thread -----------------------------------------------------------------------------
+
+    @property
+    def error(self) -> EngineError | None:
+        return self._error
+
+    def submit(self, request: RequestState) -> None:
+        """Queue a request; raises QueueFull, or the load error, before anything streams."""
+        with self._cv:
+            self._check_open()
+            if request.request_id in self._active:
+                raise ValueError(f"request id {request.request_id!r} is already running")
+            if self._waiting >= self.config.max_queue:
+                raise QueueFull(self._waiting, self.config.max_queue)
+            self._waiting += 1
+            self._active.add(request.request_id)
+            request.on_close = self._retire
+            self._incoming.append(request)
+            self._cv.notify()
+
+    def cancel(self, request_id: str) -> None:
+        """Cancel a request (running or waiting) at the next loop iteration; unknown ids are ignored."""
+        with self._cv:
+            if request_id in self._active:
+                self._cancels.append(request_id)
+                self._cv.notify()
+
+    def train(self, task: TrainingTask) -> None:
+        """Queue a training; trainings of a base run one after another, interleaved with decoding."""
+        with self._cv:
+            self._check_open()
+            self._trainings.append(task)
+            self._cv.notify()
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the engine thread between two steps (adapter bookkeeping and the like)."""
+        with self._cv:
+            self._check_open()
+            self._commands.append(fn)
+            self._cv.notify()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Requests submitted inside the block reach the loop together (they share a step)."""
+        with self._cv:
+            yield
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the loop: running and waiting requests get Failed, trainings an exception."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout)
+
+    def _check_open(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._stopping:
+            raise EngineUnavailable("The engine is shutting down")
+
+    # -- the engine thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._load()
+        except Exception as e:
+            logger.exception("could not load base model %s", self.base)
+            error = e if isinstance(e, EngineError) else CheckpointError(f"Could not load {self.base}: {e}")
+            with self._cv:
+                self._error = error
+            self.ready.set()
+            self._drain(error)
+            return
+        self.ready.set()
+        while True:
+            work = self._take_work()
+            if work is None:
+                break
+            try:
+                self._iteration(*work)
+            except Exception as e:  # a bug: fail what was in flight, keep serving
+                logger.exception("engine loop of %s", self.base)
+                self._fail_running(e)
+        self._drain(EngineUnavailable("The engine is shutting down"))
+
+    def _load(self) -> None:
+        self.checkpoint = self._loader()
+        if self.checkpoint.device.type == "cpu" and self.config.cpu_threads:
+            torch.set_num_threads(self.config.cpu_threads)
+        self.adapters = AdapterCache(self.checkpoint.model, self.config.adapter_cache_size)
+        self.batch = RunningBatch(self.checkpoint.device)
+        self.runner = ModelRunner(self.checkpoint.model.config, self.checkpoint.device, self.adapters)
+
+    def _take_work(self):
+        """Block while there is nothing to do; None once stopping."""
+        with self._cv:
+            while True:
+                if self._stopping:
+                    return None
+                if self._incoming or self._cancels or self._commands:
+                    break
+                if len(self.batch) or self._trainings or len(self.scheduler):
+                    break
+                self._cv.wait()
+            work = (self._incoming, self._cancels, self._commands)
+            self._incoming, self._cancels, self._commands = [], [], []
+            return work
+
+    def _iteration(self, incoming, cancels, commands) -> None:
+        for request in incoming:
+            self.scheduler.add(request)
+        for request_id in cancels:
+            self._cancel(request_id)
+        for fn in commands:
+            try:
+                fn()
+            except Exception:
+                logger.exception("engine command failed")
+        self._admit()
+        self._train_step()
+        if len(self.batch):
+            self._decode_step()
+
+    # -- admission: prefill and merge ------------------------------------------------------------
+
+    def _admit(self) -> None:
+        joins: list[Join] = []
+        rows, tokens = len(self.batch), 0
+        while True:
+            request = self.scheduler.next_admission(rows, tokens, self.adapters.can_acquire)
+            if request is None:
+                break
+            with self._cv:
+                self._waiting -= 1
+            tokens += len(request.prompt_ids)
+            join = self._prefill(request)
+            if join is not None:
+                joins.append(join)
+                rows += len(join.rows)
+        self.batch.add(joins)
+        self.stats["max_rows"] = max(self.stats["max_rows"], len(self.batch))
+
+    def _prefill(self, request: RequestState) -> Join | None:
+        """Prefill one request alone, sample each candidate's first token; None if it is over."""
+        try:
+            request.adapter_name = self.adapters.acquire(request.req.adapter)
+            cache, logits = self.runner.prefill(request.prompt_ids, request.adapter_name)  # logits: (1, V)
+            self.stats["prefills"] += 1
+            params = request.req.params
+            seed = params.seed if params.seed is not None else secrets.randbits(62)
+            request.sequences = [
+                Sequence(request, i, self.checkpoint.tokenizer, self.checkpoint.eos_token_ids,
+                         make_generator(seed + i, self.checkpoint.device))
+                for i in range(request.n)
+            ]
+            sampled = self._sample(logits.expand(request.n, -1), request.sequences).tolist()
+            survivors, next_tokens = [], []
+            for seq, token in zip(request.sequences, sampled):
+                if self._accept(seq, token):
+                    survivors.append(seq)
+                    next_tokens.append(token)
+        except Exception as e:
+            self._fail(request, e)
+            return None
+        if request.closed:  # over at its first token, or its consumer raised
+            self._retire(request)
+            return None
+        return Join(cache=cache, rows=survivors, next_tokens=next_tokens)
+
+    # -- decoding --------------------------------------------------------------------------------
+
+    def _decode_step(self) -> None:
+        batch = self.batch
+        try:
+            logits, mask = self.runner.decode(batch)  # (B, V), (B, T + 1)
+            sampled = self._sample(logits, batch.rows)  # (B,)
+        except Exception as e:
+            logger.exception("decode step of %s failed", self.base)
+            self._fail_running(e)
+            return
+        batch.commit_step(mask, sampled)
+        self.stats["decode_steps"] += 1
+        keep = [i for i, (row, token) in enumerate(zip(batch.rows, sampled.tolist())) if self._accept(row, token)]
+        self._drop_rows(keep)
+
+    def _sample(self, logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
+        params = [row.request.req.params for row in rows]
+        return sample_next(logits, [p.temperature for p in params], [p.top_p for p in params],
+                           [row.generator for row in rows])
+
+    def _accept(self, row: Sequence, token: int) -> bool:
+        """Give a row its token and stream the text; True while the row keeps decoding."""
+        request = row.request
+        if request.closed:
+            return False
+        try:
+            text = row.accept(token)
+            if text:
+                request.emit(TextDelta(index=row.index, text=text))
+            if row.finished:
+                request.finish_index(row.index, row.finish_reason, row.num_tokens)
+        except Exception as e:
+            self._fail(request, e)
+            return False
+        if request.closed:  # its last index finished, or its consumer raised (closed by emit)
+            self._retire(request)
+            return False
+        return not row.finished
+
+    def _drop_rows(self, keep: list[int]) -> None:
+        """Keep these rows, minus rows of requests that closed meanwhile (another row failed)."""
+        self.batch.keep([i for i in keep if not self.batch.rows[i].request.closed])
+
+    # -- ends of requests --------------------------------------------------------------------------
+
+    def _cancel(self, request_id: str) -> None:
+        request = self.scheduler.remove(request_id)
+        if request is not None:
+            with self._cv:
+                self._waiting -= 1
+        else:
+            request = next((r.request for r in self.batch.rows if r.request.request_id == request_id), None)
+        if request is None or request.closed:
+            return
+        request.cancel()
+        self._drop_rows(list(range(len(self.batch))))
+
+    def _fail(self, request: RequestState, error: Exception) -> None:
+        if isinstance(error, EngineError):
+            message, code = str(error), error.code
+        else:
+            logger.exception("request %s failed", request.request_id, exc_info=error)
+            message, code = f"Generation failed: {type(error).__name__}: {error}", "engine_error"
+        request.fail(message, code)
+
+    def _fail_running(self, error: Exception) -> None:
+        """Fail every request of the batch (a batched forward failed: they were all in it)."""
+        for request in {id(r.request): r.request for r in self.batch.rows}.values():
+            if not request.closed:
+                self._fail(request, error)
+        self.batch.clear()
+
+    def _retire(self, request: RequestState) -> None:
+        """A request that ends lets go of its adapter and its id (idempotent)."""
+        if request.adapter_name is not None:
+            name, request.adapter_name = request.adapter_name, None
+            self.adapters.release(name)
+        with self._cv:
+            self._active.discard(request.request_id)
+
+    def _drain(self, error: EngineError) -> None:
+        """At the end of the loop: fail everything still queued or running."""
+        with self._cv:
+            pending = self._incoming
+            trainings = list(self._trainings)
+            self._incoming, self._trainings = [], deque()
+        running = [] if self.batch is None else list({id(r.request): r.request for r in self.batch.rows}.values())
+        for request in running + list(self.scheduler.waiting) + pending:
+            if not request.closed:
+                request.fail(str(error), error.code)
+        self.scheduler.waiting.clear()
+        if self.batch is not None:
+            self.batch.clear()
+        for task in trainings:
+            task.abort(self.adapters, error)
+        with self._cv:
+            self._active.clear()
+            self._waiting = 0
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def _train_step(self) -> None:
+        """One unit of the oldest training's work (never more: others are streaming meanwhile)."""
+        with self._cv:
+            task = self._trainings[0] if self._trainings else None
+        if task is None:
+            return
+        if task.step(self.adapters, self.checkpoint.tokenizer, self.checkpoint.context_length):
+            with self._cv:
+                self._trainings.popleft()

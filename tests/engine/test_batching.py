@@ -1,0 +1,85 @@
+"""Continuous batching: rows of different adapters, and rows that join mid-generation, decode
+together and get exactly the greedy tokens they get alone."""
+from .conftest import Stream, request
+
+PROMPTS = ("Hello there", "Write a haiku about tigers, please", "Hi")
+
+
+def run_together(engine, reqs):
+    """Submit requests so that they reach the engine loop in the same step."""
+    streams = [Stream() for _ in reqs]
+    with engine._worker("tiny").paused():
+        for req, stream in zip(reqs, streams):
+            engine.submit(req, stream)
+    return [s.wait() for s in streams]
+
+
+def outputs(streams):
+    return [(s.text(), s.finished().completion_tokens) for s in streams]
+
+
+def test_greedy_output_of_a_revision_zero_adapter_equals_the_bases(run, adapter_factory):
+    fresh = adapter_factory("fresh")
+    assert run("Hello there", max_tokens=24).text() == run("Hello there", max_tokens=24, adapter=fresh).text()
+
+
+def test_two_adapters_batched_together_give_the_same_greedy_tokens_as_each_alone(engine, run, adapter_factory):
+    a, b = adapter_factory("a", seed=1), adapter_factory("b", seed=2)
+    reqs = [request(PROMPTS[0], request_id="a", adapter=a, max_tokens=24),
+            request(PROMPTS[1], request_id="b", adapter=b, max_tokens=24)]
+    alone = [outputs(run_together(engine, [r]))[0] for r in reqs]
+    assert alone[0] != outputs([run(PROMPTS[0], max_tokens=24)])[0], "adapter a should differ from the base"
+
+    together = outputs(run_together(engine, reqs))
+    assert together == alone
+    assert engine.stats("tiny")["max_rows"] == 2
+
+
+def test_the_base_and_two_adapters_in_one_batch_match_each_alone(engine, adapter_factory):
+    a, b = adapter_factory("a", seed=1), adapter_factory("b", seed=2)
+    reqs = [request(PROMPTS[0], request_id="a", adapter=a, max_tokens=20),
+            request(PROMPTS[0], request_id="base", max_tokens=20),
+            request(PROMPTS[2], request_id="b", adapter=b, max_tokens=20)]
+    alone = [outputs(run_together(engine, [r]))[0] for r in reqs]
+    assert len({text for text, _ in alone[:2]}) == 2, "same prompt, adapter vs base: different text"
+    assert outputs(run_together(engine, reqs)) == alone
+
+
+def test_a_request_joining_mid_generation_gets_the_same_greedy_tokens_as_alone(engine, adapter_factory):
+    a = adapter_factory("a", seed=1)
+    first = request(PROMPTS[0], request_id="first", adapter=a, max_tokens=30)
+    # One joiner longer than the running rows' cache, one shorter: both sides get left-padded.
+    joiners = [request(PROMPTS[1] * 3, request_id="long", max_tokens=16),
+               request(PROMPTS[2], request_id="short", adapter=a, max_tokens=40)]
+    alone = [outputs(run_together(engine, [r]))[0] for r in [first, *joiners]]
+    assert [tokens for _, tokens in alone] == [30, 16, 40], "every request runs to max_tokens"
+
+    worker = engine._workers["tiny"]
+    joined = [Stream() for _ in joiners]
+    start = worker.stats["decode_steps"]
+
+    class JoinAfterFourSteps(Stream):
+        def __call__(self, event):
+            super().__call__(event)
+            worker.batch.check()  # invariants hold whenever an event goes out
+            if not joined[0].events and worker.stats["decode_steps"] - start >= 4 and not hasattr(self, "joined"):
+                self.joined = True
+                for req, stream in zip(joiners, joined):
+                    engine.submit(req, stream)
+
+    lead = JoinAfterFourSteps()
+    engine.submit(first, lead)
+    results = [lead.wait(), *(s.wait() for s in joined)]
+    assert outputs(results) == alone
+    assert engine.stats("tiny")["max_rows"] == 3
+    assert len(worker.batch) == 0 and worker.batch.cache is None
+
+
+def test_n_candidates_are_rows_of_one_request_with_their_own_index(run):
+    stream = run("Tell me a story", n=3, temperature=1.0, seed=5, max_tokens=10)
+    texts = [stream.text(i) for i in range(3)]
+    assert len(set(texts)) == 3
+    assert [stream.finished(i).finish_reason for i in range(3)] == ["length"] * 3
+    assert stream.last.kind == "done" and stream.last.completion_tokens == 30
+    # Candidate i is seeded seed + i: candidate 1 of seed 5 is candidate 0 of seed 6.
+    assert run("Tell me a story", temperature=1.0, seed=6, max_tokens=10).text() == texts[1]
