@@ -1,0 +1,52 @@
+"""Reads of conversations: always filtered by owner, so another user's conversation is a 404."""
+from django.http import Http404
+
+from inference.catalog import BaseModel
+from inference.models import TrainingRun, TunedModel
+from playground.models import Conversation, Message
+
+
+def conversation_list(*, owner):
+    return Conversation.objects.filter(owner=owner)
+
+
+def conversation_get(*, owner, pk: int) -> Conversation:
+    conversation = Conversation.objects.filter(owner=owner, pk=pk).first()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def message_get(*, owner, pk: int) -> Message:
+    """An assistant message of one of the owner's conversations."""
+    message = (Message.objects.select_related("conversation")
+               .filter(conversation__owner=owner, pk=pk, role=Message.ASSISTANT).first())
+    if message is None:
+        raise Http404("No such message.")
+    return message
+
+
+def history_before(message: Message) -> list[dict]:
+    """The conversation as the model saw it when it wrote `message`: system prompt, then earlier turns."""
+    conversation = message.conversation
+    turns = [{"role": "system", "content": conversation.system_prompt}] if conversation.system_prompt else []
+    earlier = Message.objects.filter(conversation=conversation, pk__lt=message.pk).order_by("created_at", "id")
+    turns += [{"role": m.role, "content": m.content} for m in earlier]
+    return turns
+
+
+def model_key(model: BaseModel | TunedModel) -> str:
+    """The API id of a model (what the websocket and the v1 API accept)."""
+    return model.id if isinstance(model, BaseModel) else model.slug
+
+
+def last_trained(*, owner) -> dict[int, object]:
+    """{model pk: when its weights last changed} for the owner's models that were ever trained."""
+    rows = (TrainingRun.objects.filter(model__owner=owner, changed=True)
+            .order_by("created_at").values_list("model_id", "created_at"))
+    return dict(rows)
+
+
+def trained_runs(*, model: TunedModel) -> list[TrainingRun]:
+    """The trainings that produced a revision, oldest first."""
+    return list(TrainingRun.objects.filter(model=model, changed=True).order_by("created_at", "id"))
