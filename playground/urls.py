@@ -1,11 +1,29 @@
+"""Playground routes (the web UI). Every page needs a signed-in session except sign-in and sign-up."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground import views
+from playground.views import accounts, catalog, chat, docs, keys, train
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("signup/", views.signup, name="signup"),
+    path("", accounts.home, name="home"),
+    path("signup/", accounts.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("keys/", keys.keys, name="keys"),
+    path("keys/new/", keys.key_create, name="key-create"),
+    path("keys/<int:pk>/revoke/", keys.key_revoke, name="key-revoke"),
+    path("models/", catalog.models, name="models"),
+    path("models/copy/", catalog.model_copy_view, name="model-copy"),
+    path("models/<str:ref>/", catalog.model_detail, name="model"),
+    path("models/<str:ref>/delete/", catalog.model_delete, name="model-delete"),
+    path("models/<str:ref>/adapter/", catalog.model_adapter, name="model-adapter"),
+    path("chat/", chat.chat, name="chat"),
+    path("chat/send/", chat.chat_send, name="chat-send"),
+    path("chat/<int:pk>/", chat.chat, name="conversation"),
+    path("chat/<int:pk>/answer/", chat.chat_answer, name="chat-answer"),
+    path("chat/<int:pk>/delete/", chat.conversation_delete, name="conversation-delete"),
+    path("chat/answers/<int:pk>/rate/", chat.answer_rate, name="answer-rate"),
+    path("train/", train.train, name="train"),
+    path("train/<str:ref>/run/", train.train_run, name="train-run"),
+    path("docs/", docs.docs, name="docs"),
 ]

@@ -1,4 +1,4 @@
-"""Playground pages: function views returning TemplateResponse."""
+"""Sign-up (can be switched off by TIGER_SIGNUP) and the signed-in landing page."""
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -24,4 +24,4 @@ def signup(request):
 
 @login_required
 def home(request):
-    return TemplateResponse(request, "playground/home.html", {})
+    return redirect("chat")

@@ -1,0 +1,1 @@
+"""Playground pages: function views returning TemplateResponse, one module per page."""

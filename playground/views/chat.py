@@ -1,0 +1,151 @@
+"""Chat: conversations kept per user; answers stream over ws/chat/; a thumbs up/down trains the model at once.
+
+The browser drives a turn (static/playground/chat.js): POST the user's message here, generate over the
+websocket, POST the finished answer here. Each POST answers with the rendered message.
+"""
+import json
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework import serializers
+
+from inference import selectors as model_selectors
+from inference.api.serializers import MessageSerializer
+from inference.catalog import BaseModel, base_model
+from playground import selectors, services
+from playground.models import Message
+from playground.views.common import error_text, inline, render_error
+from tigercity.errors import ApiError, InvalidRequest
+
+FINISH_REASONS = ("stop", "length", "cancelled")
+
+
+def _picker(user, wanted: str = "") -> dict:
+    """The models to choose from and the one selected: `wanted` if it exists, else the catalog's default."""
+    models = model_selectors.model_list(owner=user)
+    keys = [selectors.model_key(m) for m in models]
+    wanted = wanted.strip().lower()
+    selected = next((k for k, m in zip(keys, models) if wanted and (k == wanted or m.name.lower() == wanted)), None)
+    if selected is None:
+        selected = next(selectors.model_key(m) for m in models if isinstance(m, BaseModel) and m.default_model)
+    items = [{"key": k, "model": m, "is_base": isinstance(m, BaseModel)} for k, m in zip(keys, models)]
+    return {"models": items, "selected": selected,
+            "selected_is_base": next(i["is_base"] for i in items if i["key"] == selected)}
+
+
+@login_required
+def chat(request, pk: int | None = None):
+    conversation = selectors.conversation_get(owner=request.user, pk=pk) if pk else None
+    wanted = request.GET.get("model") or (conversation.model if conversation else "")
+    context = {
+        **_picker(request.user, wanted),
+        "conversation": conversation,
+        "turns": conversation.messages.all() if conversation else [],
+        "conversations": selectors.conversation_list(owner=request.user),
+        "max_tokens_limit": settings.TIGER["MAX_TOKENS"],
+    }
+    return TemplateResponse(request, "playground/chat.html", context)
+
+
+def _message_text(raw: str) -> str:
+    """The content as the API validates it (length limit), or the API's message."""
+    serializer = MessageSerializer(data={"role": "user", "content": raw})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["content"]
+
+
+@login_required
+@require_POST
+def chat_send(request):
+    """Save the user's turn (starting a conversation on the first one); answers with the rendered turn."""
+    try:
+        content = _message_text(request.POST.get("content", ""))
+        if not content.strip():
+            raise InvalidRequest("Write a message first.", param="content")
+        model = model_selectors.model_get(owner=request.user, ref=request.POST.get("model", ""))
+        system_prompt = request.POST.get("system_prompt", "")
+        key = selectors.model_key(model)
+        raw_id = request.POST.get("conversation", "")
+        if raw_id.isdigit():
+            conversation = selectors.conversation_get(owner=request.user, pk=int(raw_id))
+            services.conversation_configure(conversation=conversation, model=key, system_prompt=system_prompt)
+        else:
+            conversation = services.conversation_start(owner=request.user, model=key, system_prompt=system_prompt,
+                                                       first_message=content)
+        turn = services.message_add(conversation=conversation, role=Message.USER, content=content)
+    except (ApiError, serializers.ValidationError) as exc:
+        return render_error(request, exc)
+    context = {"turn": turn, "conversation": conversation,
+               "conversations": selectors.conversation_list(owner=request.user)}
+    response = TemplateResponse(request, "playground/_turn_sent.html", context)
+    response["X-Conversation-Id"] = str(conversation.pk)
+    response["X-Conversation-Url"] = reverse("conversation", args=[conversation.pk])
+    return response
+
+
+@login_required
+@require_POST
+def chat_answer(request, pk: int):
+    """Save a streamed answer once it is complete (or stopped); answers with it and its rating buttons."""
+    conversation = selectors.conversation_get(owner=request.user, pk=pk)
+    try:
+        model = model_selectors.model_get(owner=request.user, ref=request.POST.get("model", ""))
+        revision = request.POST.get("revision", "")
+        reason = request.POST.get("finish_reason", "")
+        turn = services.message_add(
+            conversation=conversation, role=Message.ASSISTANT, content=request.POST.get("content", ""),
+            model=selectors.model_key(model), revision=int(revision) if revision.isdigit() else None,
+            finish_reason=reason if reason in FINISH_REASONS else "",
+        )
+    except ApiError as exc:
+        return render_error(request, exc)
+    return TemplateResponse(request, "playground/_turn.html", {"turn": turn})
+
+
+@login_required
+@require_POST
+def conversation_delete(request, pk: int):
+    conversation = selectors.conversation_get(owner=request.user, pk=pk)
+    services.conversation_delete(conversation=conversation)
+    return redirect("chat")
+
+
+@login_required
+@require_POST
+async def answer_rate(request, pk: int):
+    """Thumbs up/down: train the answering model on this answer now (reward +1 / -1), show the new revision.
+
+    An answer of a base model cannot train it (read-only): the partial explains that and offers a one-click
+    copy, which creates an own model from the base and trains the copy with the same rating.
+    """
+    user = await request.auser()
+    message = await sync_to_async(selectors.message_get)(owner=user, pk=pk)
+    raw = request.POST.get("reward", "")
+    reward = {"1": 1.0, "+1": 1.0, "-1": -1.0}.get(raw)
+    context = {"turn": message}
+    if reward is None:
+        context["error"] = "reward must be 1 (thumbs up) or -1 (thumbs down)."
+        return inline(TemplateResponse(request, "playground/_rating.html", context, status=400))
+    base = base_model(message.model)
+    copy = base is not None and request.POST.get("copy") == "1"
+    if base is not None and not copy:
+        context.update(base=base, reward=raw)
+        return TemplateResponse(request, "playground/_rating_copy.html", context)
+    try:
+        rated = await services.answer_rate(owner=user, message=message, reward=reward,
+                                           copy_from=base if copy else None)
+    except Exception as exc:  # shown next to the buttons; describe() logs anything unexpected
+        status, context["error"] = error_text(exc)
+        return inline(TemplateResponse(request, "playground/_rating.html", context, status=status))
+    context.update(rated=rated, run=rated.run, metrics=rated.run.metrics)
+    response = TemplateResponse(request, "playground/_rating.html", context)
+    if rated.copied:
+        response["HX-Trigger"] = json.dumps({"tiger:model-created": {"key": rated.model.slug, "name": rated.model.name,
+                                                                 "revision": rated.model.revision}})
+    return response
+

@@ -1,0 +1,95 @@
+"""Train by rating: sample N candidates for one prompt (over ws/chat/ with n=N), rate each, train, compare."""
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
+
+from inference import selectors as model_selectors
+from inference.catalog import BaseModel
+from inference.models import TunedModel
+from playground import selectors, services
+from playground.charts import training_charts
+from playground.views.common import error_text, inline
+
+SAMPLE_SIZES = (2, 3, 4, 6, 8)
+DEFAULT_SAMPLES = 4
+MAX_CANDIDATES = 16  # the API's n limit
+
+
+def score_reward(score: int) -> float:
+    """A 1-5 score as a reward from -1 to +1 (3 is neutral), so a lone rating still has the right sign."""
+    return (score - 3) / 2
+
+
+def _history(model: TunedModel) -> dict:
+    runs = selectors.trained_runs(model=model)
+    return {"charts": training_charts(runs), "runs": list(reversed(runs))}
+
+
+@login_required
+def train(request):
+    """The page: the selected own model (or why a base model cannot be trained, with a copy button)."""
+    found = model_selectors.model_list(owner=request.user)
+    own = [m for m in found if isinstance(m, TunedModel)]
+    bases = [m for m in found if isinstance(m, BaseModel)]
+    wanted = request.GET.get("model", "")
+    selected = None
+    if wanted:
+        selected = next((m for m in found if selectors.model_key(m) == wanted.lower()
+                         or m.name.lower() == wanted.lower()), None)
+    elif own:
+        selected = own[-1]
+    context = {"own": own, "bases": bases, "selected": selected,
+               "selected_is_base": isinstance(selected, BaseModel), "sample_sizes": SAMPLE_SIZES,
+               "default_samples": DEFAULT_SAMPLES, "max_tokens_limit": settings.TIGER["MAX_TOKENS"]}
+    if isinstance(selected, TunedModel):
+        context.update(_history(selected))
+    return TemplateResponse(request, "playground/train.html", context)
+
+
+def _responses(post) -> list[dict]:
+    """The rated candidates of the form: content_<i> with reward_<i> (thumbs: +1/-1; score_<i>: 1-5)."""
+    responses = []
+    for i in range(MAX_CANDIDATES):
+        content = post.get(f"content_{i}")
+        if content is None:
+            continue
+        thumbs, score = post.get(f"thumbs_{i}", ""), post.get(f"score_{i}", "")
+        if thumbs in ("1", "-1"):
+            responses.append({"content": content, "reward": float(thumbs)})
+        elif score.isdigit() and 1 <= int(score) <= 5:
+            responses.append({"content": content, "reward": score_reward(int(score))})
+    return responses
+
+
+@login_required
+@require_POST
+async def train_run(request, ref: str):
+    """Train the model on the rated candidates; answers with the metrics, the new revision and the chart."""
+    user = await request.auser()
+    prompt, system = request.POST.get("prompt", ""), request.POST.get("system_prompt", "")
+    messages = ([{"role": "system", "content": system}] if system.strip() else []) + \
+               [{"role": "user", "content": prompt}]
+    responses = _responses(request.POST)
+    overrides = {}
+    for name, kind in (("learning_rate", float), ("learning_steps", int)):
+        raw = request.POST.get(name, "").strip()
+        if raw:
+            try:
+                overrides[name] = kind(raw)
+            except ValueError:
+                overrides[name] = raw  # the serializer names the field and what it needs
+    context = {"ref": ref}
+    if not responses:
+        context.update(error="Rate at least one candidate (thumbs or a score) before training.", status=400)
+        return inline(TemplateResponse(request, "playground/_train_result.html", context, status=400))
+    try:
+        model, run = await services.rating_train(owner=user, model=ref, messages=messages, responses=responses,
+                                                 **overrides)
+    except Exception as exc:  # shown in the result panel; describe() logs anything unexpected
+        status, context["error"] = error_text(exc)
+        return inline(TemplateResponse(request, "playground/_train_result.html", context, status=status))
+    context.update(model=model, run=run, metrics=run.metrics, rated=len(responses),
+                   **await sync_to_async(_history)(model))
+    return TemplateResponse(request, "playground/_train_result.html", context)

@@ -1,0 +1,165 @@
+/* TigerCity Playground: behaviour shared by every page (dialogs, copy buttons, readable htmx errors). */
+(function () {
+  "use strict";
+
+  /* ---- Toasts: short readable messages for failures that have no place on the page ---- */
+  function toast(message, kind) {
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    const item = document.createElement("p");
+    item.className = "toast toast--" + (kind || "error");
+    item.textContent = message;
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 8000);
+  }
+  window.tigerToast = toast;
+
+  /* The readable message inside an error page or partial (never raw JSON or a blank panel). */
+  function errorMessage(status, text) {
+    let message = "";
+    try {
+      const doc = new DOMParser().parseFromString(text || "", "text/html");
+      const marked = doc.querySelector("[data-error-message]");
+      if (marked) message = marked.textContent.trim();
+    } catch (e) { /* not HTML */ }
+    if (!message) {
+      try { message = JSON.parse(text).error.message; } catch (e) { /* not the API's JSON */ }
+    }
+    if (!message) {
+      if (status === 403) message = "That is not allowed. Reload the page and try again.";
+      else if (status === 404) message = "Not found: it may have been deleted, or it belongs to another account.";
+      else if (status >= 500) message = "The server hit an unexpected error. Please try again.";
+      else if (status === 0) message = "The server cannot be reached. Check your connection and try again.";
+      else message = "That did not work (HTTP " + status + ").";
+    }
+    return message;
+  }
+  window.tigerErrorMessage = errorMessage;
+
+  function isLogin(url) {
+    return new URL(url, location.href).pathname.replace(/\/$/, "") === "/login";
+  }
+
+  /* POST a form body with the CSRF token; resolves {ok, status, text, headers}. */
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  window.tigerPost = function (url, data) {
+    const body = data instanceof FormData ? data : new URLSearchParams(data);
+    return fetch(url, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        if (response.redirected && isLogin(response.url)) {
+          window.location.href = response.url;
+        }
+        return { ok: response.ok, status: response.status, text: text, headers: response.headers };
+      });
+    }, function () {
+      return { ok: false, status: 0, text: "", headers: new Headers() };
+    });
+  };
+
+  /* ---- htmx: swap inline error partials, redirect to sign-in, toast everything else ---- */
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const xhr = event.detail.xhr;
+    if (xhr.responseURL && isLogin(xhr.responseURL)) {  /* the session ended: sign in again */
+      event.detail.shouldSwap = false;
+      window.location.href = xhr.responseURL;
+      return;
+    }
+    if (xhr.status >= 400 && xhr.getResponseHeader("X-Inline-Error")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:responseError", function (event) {
+    const xhr = event.detail.xhr;
+    toast(errorMessage(xhr.status, xhr.responseText));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast(errorMessage(0, ""));
+  });
+
+  /* ---- Dialogs: [data-open-dialog=id] opens, [data-close-dialog] closes ---- */
+  document.addEventListener("click", function (event) {
+    const opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      const dialog = document.getElementById(opener.getAttribute("data-open-dialog"));
+      if (dialog && !dialog.open) {
+        dialog._opener = opener;
+        dialog.showModal();
+        const focus = dialog.querySelector("[autofocus]");
+        if (focus) focus.focus();
+      }
+      return;
+    }
+    const closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      const dialog = closer.closest("dialog");
+      if (dialog) dialog.close();
+    }
+  });
+  /* A dialog that held a one-time secret is reset when it closes, so the secret leaves the page. */
+  document.addEventListener("close", function (event) {
+    const dialog = event.target;
+    if (!(dialog instanceof HTMLDialogElement)) return;
+    const source = dialog.getAttribute("data-reset-from");
+    if (source) {
+      const template = document.getElementById(source);
+      const body = dialog.firstElementChild;
+      if (template && body) {
+        body.replaceChildren(template.content.cloneNode(true));
+        if (window.htmx) htmx.process(body);
+      }
+    }
+    if (dialog._opener && document.contains(dialog._opener)) dialog._opener.focus();
+  }, true);
+  /* Content swapped into an open dialog: move focus to what it asks for. */
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const dialog = event.detail.target.closest && event.detail.target.closest("dialog[open]");
+    if (!dialog) return;
+    const focus = dialog.querySelector("[data-autofocus], [aria-invalid=true], [autofocus]");
+    if (focus) focus.focus();
+  });
+
+  /* ---- Copy buttons: [data-copy=selector] ---- */
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    const text = "value" in source && source.tagName === "INPUT" ? source.value : source.textContent;
+    const label = button.querySelector("span") || button;
+    const done = function (ok) {
+      const before = label.textContent;
+      label.textContent = ok ? "Copied" : "Select and copy";
+      button.setAttribute("data-copied", ok ? "yes" : "no");
+      setTimeout(function () { label.textContent = before; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { fallback(); });
+    } else {
+      fallback();
+    }
+    function fallback() {
+      if (source.tagName === "INPUT") { source.focus(); source.select(); }
+      let ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      done(ok);
+    }
+  });
+
+  /* ---- Small conveniences ---- */
+  /* <details data-open-wide> starts open on wide screens (the chat's conversation list). */
+  const wide = window.matchMedia("(min-width: 900px)");
+  function openWide() {
+    document.querySelectorAll("details[data-open-wide]").forEach(function (d) { if (wide.matches) d.open = true; });
+  }
+  openWide();
+  wide.addEventListener("change", openWide);
+})();

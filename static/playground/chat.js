@@ -1,0 +1,229 @@
+/* Chat: save the user's turn, stream the answer over the websocket, save it, offer thumbs up/down. */
+(function () {
+  "use strict";
+
+  const root = document.querySelector("[data-chat]");
+  if (!root) return;
+  const socket = new TigerSocket("/ws/chat/");
+  const composer = document.getElementById("composer");
+  const input = document.getElementById("composer-input");
+  const sendButton = document.getElementById("send-button");
+  const stopButton = document.getElementById("stop-button");
+  const messages = document.getElementById("messages");
+  const status = document.getElementById("chat-status");
+  const picker = document.getElementById("chat-model");
+  const baseNote = document.querySelector("[data-base-note]");
+  const fields = {
+    temperature: document.getElementById("chat-temperature"),
+    top_p: document.getElementById("chat-top_p"),
+    max_tokens: document.getElementById("chat-max_tokens"),
+    system: document.getElementById("chat-system"),
+  };
+  const conversationInput = composer.querySelector("input[name=conversation]");
+  let answerUrl = root.getAttribute("data-answer-url");
+  let running = null; // {id, bubble, saved}
+
+  /* The model's own defaults fill temperature and top_p when it is picked. */
+  function applyModelDefaults() {
+    const option = picker.selectedOptions[0];
+    if (!option) return;
+    fields.temperature.value = option.getAttribute("data-temperature") || "";
+    fields.top_p.value = option.getAttribute("data-top_p") || "";
+    baseNote.hidden = !option.hasAttribute("data-base");
+  }
+  picker.addEventListener("change", applyModelDefaults);
+  applyModelDefaults();
+
+  /* A rating that copied a base model: pick the copy so the conversation goes on with it. */
+  document.body.addEventListener("tiger:model-created", function (event) {
+    const detail = event.detail || {};
+    if (!detail.key) return;
+    const option = document.createElement("option");
+    option.value = detail.key;
+    option.textContent = detail.name + " (rev " + detail.revision + ")";
+    const base = picker.selectedOptions[0];
+    option.setAttribute("data-temperature", base ? base.getAttribute("data-temperature") : "");
+    option.setAttribute("data-top_p", base ? base.getAttribute("data-top_p") : "");
+    document.getElementById("own-models").appendChild(option);
+    picker.value = detail.key;
+    applyModelDefaults();
+    announce("Now chatting with " + detail.name + ", your copy.");
+  });
+
+  function announce(text) { status.textContent = text; }
+
+  function setBusy(busy) {
+    sendButton.disabled = busy;
+    stopButton.hidden = !busy;
+    picker.disabled = busy;
+    if (!busy) input.focus();
+  }
+
+  function scrollToEnd() {
+    messages.scrollTop = messages.scrollHeight;
+    const last = messages.lastElementChild;
+    if (last && last.getBoundingClientRect().bottom > window.innerHeight) last.scrollIntoView({ block: "end" });
+  }
+
+  function history() {
+    const turns = [];
+    const system = fields.system.value;
+    if (system.trim()) turns.push({ role: "system", content: system });
+    messages.querySelectorAll("article.turn[id^=turn-]").forEach(function (turn) {
+      const body = turn.querySelector("[data-content]");
+      turns.push({ role: turn.getAttribute("data-role"), content: body ? body.textContent : "" });
+    });
+    return turns;
+  }
+
+  function showError(where, message) {
+    const alert = document.createElement("div");
+    alert.className = "alert alert--error";
+    alert.setAttribute("role", "alert");
+    alert.textContent = message;
+    where.appendChild(alert);
+    scrollToEnd();
+  }
+
+  function streamingBubble() {
+    const bubble = document.createElement("article");
+    bubble.className = "turn turn--assistant is-streaming";
+    bubble.setAttribute("data-role", "assistant");
+    bubble.setAttribute("aria-busy", "true");
+    const meta = document.createElement("header");
+    meta.className = "turn__meta";
+    const who = document.createElement("span");
+    who.className = "turn__who";
+    who.textContent = picker.value;
+    meta.appendChild(who);
+    const body = document.createElement("div");
+    body.className = "turn__body";
+    body.setAttribute("data-stream", "");
+    const cursor = document.createElement("span");
+    cursor.className = "cursor";
+    cursor.setAttribute("aria-hidden", "true");
+    bubble.append(meta, body, cursor);
+    messages.appendChild(bubble);
+    return { bubble: bubble, body: body, who: who, model: picker.value, revision: "", reason: "" };
+  }
+
+  function send() {
+    const content = input.value;
+    if (!content.trim() || running) return;
+    setBusy(true);
+    const form = new FormData();
+    form.append("conversation", conversationInput.value);
+    form.append("model", picker.value);
+    form.append("system_prompt", fields.system.value);
+    form.append("content", content);
+    tigerPost(root.getAttribute("data-send-url"), form).then(function (result) {
+      if (!result.ok) {
+        setBusy(false);
+        showError(messages, tigerErrorMessage(result.status, result.text));
+        return;
+      }
+      const empty = messages.querySelector("[data-empty]");
+      if (empty) empty.remove();
+      htmx.swap(messages, result.text, { swapStyle: "beforeend" });
+      const id = result.headers.get("X-Conversation-Id");
+      if (id && conversationInput.value !== id) {
+        conversationInput.value = id;
+        answerUrl = root.getAttribute("data-answer-url-pattern").replace("/0/", "/" + id + "/");
+        history_replace(result.headers.get("X-Conversation-Url"));
+      }
+      input.value = "";
+      generate();
+    });
+  }
+
+  function history_replace(url) {
+    if (url && window.history && window.history.replaceState) window.history.replaceState(null, "", url);
+  }
+
+  function generate() {
+    const stream = streamingBubble();
+    scrollToEnd();
+    announce("Answering…");
+    const request = {
+      model: picker.value,
+      messages: history(),
+      temperature: TigerSocket.number(fields.temperature),
+      top_p: TigerSocket.number(fields.top_p),
+      max_tokens: TigerSocket.number(fields.max_tokens),
+    };
+    Object.keys(request).forEach(function (k) { if (request[k] === undefined) delete request[k]; });
+    running = stream;
+    stream.id = socket.generate(request, {
+      start: function (event) {
+        stream.model = event.model;
+        stream.revision = String(event.revision);
+        stream.who.textContent = event.model + " · rev " + event.revision;
+      },
+      delta: function (event) {
+        stream.body.appendChild(document.createTextNode(event.text));
+        scrollToEnd();
+      },
+      finished: function (event) { stream.reason = event.finish_reason; },
+      done: function () { save(stream, stream.reason || "stop"); },
+      cancelled: function () { save(stream, "cancelled"); },
+      error: function (event) { fail(stream, (event.error && event.error.message) || "The generation failed."); },
+      lost: function (reason) { fail(stream, reason); },
+    });
+  }
+
+  function finishBubble(stream) {
+    stream.bubble.classList.remove("is-streaming");
+    stream.bubble.removeAttribute("aria-busy");
+    const cursor = stream.bubble.querySelector(".cursor");
+    if (cursor) cursor.remove();
+  }
+
+  function fail(stream, message) {
+    finishBubble(stream);
+    stream.bubble.classList.add("turn--failed");
+    showError(stream.bubble, message);
+    running = null;
+    setBusy(false);
+    announce("The answer failed: " + message);
+  }
+
+  function save(stream, reason) {
+    if (stream.saved) return;
+    stream.saved = true;
+    finishBubble(stream);
+    const text = stream.body.textContent;
+    running = null;
+    if (!text) {
+      stream.bubble.remove();
+      setBusy(false);
+      announce("Stopped before any text was written.");
+      return;
+    }
+    const form = new FormData();
+    form.append("content", text);
+    form.append("model", stream.model);
+    form.append("revision", stream.revision);
+    form.append("finish_reason", reason);
+    tigerPost(answerUrl, form).then(function (result) {
+      if (!result.ok) {
+        showError(stream.bubble, "The answer could not be saved: " + tigerErrorMessage(result.status, result.text));
+      } else {
+        htmx.swap(stream.bubble, result.text, { swapStyle: "outerHTML" });
+      }
+      setBusy(false);
+      announce(reason === "cancelled" ? "Stopped." : "Answer complete.");
+    });
+  }
+
+  composer.addEventListener("submit", function (event) { event.preventDefault(); send(); });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  stopButton.addEventListener("click", function () {
+    if (running && running.id) socket.cancel(running.id);
+  });
+  scrollToEnd();
+})();
