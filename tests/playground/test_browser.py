@@ -1,0 +1,227 @@
+"""The Playground in a real browser: Debian's chromium driven by Playwright against a real server.
+
+One user's whole journey, with a screenshot of every page at 1280 px and 390 px in
+artifacts/screenshots/ (and a check that nothing overflows sideways at 390 px). Needs /usr/bin/chromium
+and the engine's demo weights; run with `pytest -m browser tests/playground`.
+"""
+import os
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+WIDTHS = (1280, 390)
+PASSWORD = "a-long-pass-phrase-42"
+
+# Records every state of the streaming answer(s): the text of each [data-stream] element after each change.
+RECORD_STREAM = """() => {
+  window.__states = [];
+  const seen = new WeakSet();
+  const observer = new MutationObserver(() => {
+    document.querySelectorAll('[data-stream]').forEach((el, i) => window.__states.push([i, el.textContent]));
+  });
+  observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A real server (migrate, then Daphne on a free port) with its own data directory and SQLite database."""
+    from tests.live_server import LiveServer
+
+    server = LiveServer(tmp_path_factory.mktemp("browser"), extra_env={"TIGER_SIGNUP": "1"}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    yield page
+    context.close()
+
+
+def shoot(page, name: str) -> None:
+    """A full-page screenshot at each width; at the narrow one, nothing may stick out sideways."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(100)
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} at {width}px is {overflow}px wider than the screen"
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+
+
+def stream_states(page) -> list[str]:
+    return [text for index, text in page.evaluate("window.__states") if index == 0]
+
+
+def assert_streamed(states: list[str], final: str) -> None:
+    """The answer grew in several visible steps, each a prefix of the next, ending with the saved text."""
+    distinct = [s for i, s in enumerate(states) if s and (i == 0 or s != states[i - 1])]
+    assert len(set(distinct)) >= 3, f"expected several intermediate states, saw {distinct!r}"
+    for before, after in zip(distinct, distinct[1:]):
+        assert after.startswith(before), (before, after)
+    assert final.startswith(distinct[-1]) and len(distinct[0]) < len(final)
+
+
+def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_the_key(live, page):
+    started = time.monotonic()
+    url = live.url
+
+    # Sign up (and the sign-in page on the way).
+    page.goto(f"{url}/login/")
+    shoot(page, "01-sign-in")
+    page.get_by_role("link", name="Sign up").click()
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    shoot(page, "02-sign-up")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{url}/chat/")
+
+    # An API key: the whole key once, in a dialog; gone after closing and after a reload.
+    page.get_by_role("link", name="API keys").click()
+    shoot(page, "03-keys-empty")
+    page.get_by_role("button", name="New key").click()
+    page.get_by_label("Name").fill("browser test")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.locator("#new-key").input_value()
+    assert re.fullmatch(r"tc-[A-Za-z0-9_-]{43}", secret)
+    assert page.get_by_text("it will not be shown again").is_visible()
+    shoot(page, "04-key-created")
+    page.get_by_role("button", name="Done, I have copied it").click()
+    assert secret not in page.content()
+    page.reload()
+    assert secret not in page.content()
+    row = page.locator("#key-rows tr", has_text="browser test")
+    assert secret[:11] in row.inner_text() and "active" in row.inner_text()
+    assert httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    shoot(page, "05-keys")
+
+    # A model: the API's validation message inline, then created.
+    page.get_by_role("link", name="Models", exact=True).click()
+    form = page.locator("[data-create-model]")
+    form.get_by_label("Name").fill("Tiger Cub")
+    form.get_by_label("Parent model").select_option("Llama-3.1-8b")
+    form.get_by_label("Rank").fill("8")
+    form.get_by_label("Rank").dispatch_event("change")
+    assert form.get_by_label("Alpha").input_value() == "16"
+    form.get_by_label("Dropout").fill("0.95")
+    form.get_by_label("Learning rate").fill("0.002")
+    form.get_by_role("button", name="Create model").click()
+    error = page.locator("#create-dropout-error")
+    assert error.inner_text() == "Ensure this value is less than or equal to 0.9."
+    shoot(page, "06-models-error")
+    page.locator("[data-create-model]").get_by_label("Dropout").fill("0.05")
+    page.locator("[data-create-model]").get_by_role("button", name="Create model").click()
+    page.get_by_text("Created Tiger Cub (id tiger-cub) at revision 0.").wait_for()
+    assert "rev 0" in page.locator("tr", has_text="Tiger Cub").inner_text()
+    shoot(page, "07-models")
+    page.get_by_role("link", name="Tiger Cub", exact=True).click()
+    shoot(page, "08-model-detail")
+    page.goto(f"{url}/models/deepseek-r1-8b/")
+    assert page.get_by_text("This server runs built-in demo weights").is_visible()
+    shoot(page, "09-base-model")
+
+    # Chat: the answer arrives token by token over the websocket.
+    page.goto(f"{url}/chat/?model=tiger-cub")
+    assert page.get_by_label("Model").input_value() == "tiger-cub"
+    shoot(page, "10-chat-empty")
+    page.get_by_text("Settings").click()
+    page.get_by_label("Max tokens").fill("48")
+    page.evaluate(RECORD_STREAM)
+    page.get_by_label("Message", exact=True).fill("What is the capital of France?")
+    page.get_by_label("Message", exact=True).press("Enter")
+    page.locator("#stop-button").wait_for(state="visible")
+    answer = page.locator("article.turn--assistant[id^=turn-]")
+    answer.wait_for()
+    final = answer.locator("[data-content]").inner_text()
+    assert_streamed(stream_states(page), final)
+    assert re.search(r"/chat/\d+/$", page.url)
+    assert page.locator("#conversation-list").get_by_text("What is the capital of France?").is_visible()
+    shoot(page, "11-chat-answer")
+
+    # Thumbs up: trains the model at once and shows revision 1.
+    answer.get_by_role("button", name=re.compile("^Good answer")).click()
+    answer.locator(".rating__done").wait_for()
+    assert "revision 1" in answer.locator(".rating__done").inner_text()
+    shoot(page, "12-chat-rated")
+    page.reload()
+    assert "revision 1" in page.locator(".rating__done").inner_text()
+
+    # Train by rating: 4 candidates side by side, rated, trained, compared.
+    page.get_by_role("link", name="Train", exact=True).click()
+    page.get_by_label("Model").select_option("tiger-cub")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_label("Prompt", exact=True).fill("Name a colour.")
+    page.get_by_label("Candidates").select_option("4")
+    page.evaluate(RECORD_STREAM)
+    page.get_by_role("button", name="Sample").click()
+    page.get_by_text("4 candidates from revision 1").wait_for()
+    cards = page.locator("#candidates .candidate")
+    assert cards.count() == 4
+    assert len({text for _, text in page.evaluate("window.__states")}) >= 4
+    shoot(page, "13-train-candidates")
+    for index, label in ((0, "Good (+1)"), (1, "Bad (−1)"), (2, "Good (+1)"), (3, "Bad (−1)")):
+        cards.nth(index).get_by_text(label).click()
+    page.evaluate("""() => { window.__progress = false;
+      new MutationObserver(() => { if (document.querySelector('#train-progress.htmx-request')) window.__progress = true; })
+        .observe(document.getElementById('train-progress'), {attributes: true}); }""")
+    page.get_by_role("button", name="Train Tiger Cub").click()
+    result = page.locator("[data-train-result]")
+    result.wait_for()
+    assert page.evaluate("window.__progress") is True
+    assert "revision 2" in result.inner_text() and "Mean reward" in result.inner_text()
+    assert page.locator("#model-revision").inner_text() == "revision 2"
+    assert page.locator("#charts svg").count() == 2
+    assert page.locator("#charts figure").first.locator("circle").count() == 2  # revisions 1 and 2
+    shoot(page, "14-train-result")
+    page.get_by_role("button", name="Re-sample to compare").click()
+    page.get_by_text("4 candidates from revision 2").wait_for()
+    assert page.locator("#previous-candidates .candidate").count() == 4
+    shoot(page, "15-train-compare")
+
+    # Docs: curl with this server's address.
+    page.get_by_role("link", name="Docs", exact=True).click()
+    assert f"curl {url}/v1/models" in page.locator("#s-models").inner_text()
+    assert page.get_by_role("link", name="Open the OpenAPI docs").get_attribute("href") == f"{url}/v1/docs"
+    shoot(page, "16-docs")
+
+    # Revoke the key: the API answers 401 from then on.
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("button", name="Revoke browser test").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke key").click()
+    page.locator("#key-rows tr", has_text="revoked").wait_for()
+    shoot(page, "17-keys-revoked")
+    assert httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+    assert not page.errors, page.errors
+    assert time.monotonic() - started < 120

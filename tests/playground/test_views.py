@@ -1,0 +1,349 @@
+"""Playground views: sign-in rules, per-user isolation, the key shown once, forms with the API's messages.
+
+Training is faked at the runtime boundary (inference.training.get_runtime), so these tests need no engine.
+"""
+import hashlib
+import re
+
+import pytest
+from django.test import Client
+
+from apikeys.models import ApiKey
+from inference.engine.types import TrainingResult
+from inference.models import TunedModel
+from playground.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def web(alice):
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_web(bob):
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+class FakeRuntime:
+    """Stands in for the engine: every training changes the weights and reports fixed metrics."""
+
+    def __init__(self):
+        self.trainings = []
+
+    async def create_adapter(self, *, base, spec, dest_path):
+        pass
+
+    async def train(self, request):
+        self.trainings.append(request)
+        return TrainingResult(changed=True, reason="", loss=0.25, kl=0.01, reward_mean=0.5, reward_std=0.5,
+                              clip_fraction=0.0, tokens=12, steps=request.params.learning_steps, duration_ms=7)
+
+
+@pytest.fixture
+def runtime(monkeypatch):
+    fake = FakeRuntime()
+    monkeypatch.setattr("inference.training.get_runtime", lambda: fake)
+    return fake
+
+
+def own_model(owner, name="student"):
+    from inference.services import model_create
+
+    return model_create(owner=owner, name=name, parent_model="Llama-3.1-8b")
+
+
+def conversation_with_answer(owner, model="student", system_prompt=""):
+    conversation = Conversation.objects.create(owner=owner, title="Hello", model=model, system_prompt=system_prompt)
+    Message.objects.create(conversation=conversation, role="user", content="Say hello.")
+    answer = Message.objects.create(conversation=conversation, role="assistant", content="Hello!", model=model,
+                                    revision=0, finish_reason="stop")
+    return conversation, answer
+
+
+# ---- Sign-in ----
+
+@pytest.mark.parametrize("path", ["/", "/chat/", "/keys/", "/models/", "/train/", "/docs/", "/models/llama-3.1-8b/"])
+def test_every_page_but_sign_in_and_sign_up_needs_a_session(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_sign_in_and_sign_up_pages_are_public_and_styled(client):
+    for path in ("/login/", "/signup/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert b"playground/app.css" in response.content
+
+
+def test_sign_up_creates_the_account_and_signs_in(client):
+    response = client.post("/signup/", {"username": "carol", "password1": "a-long-pass-phrase-42",
+                                        "password2": "a-long-pass-phrase-42"})
+    assert response.status_code == 302
+    assert client.get("/chat/").status_code == 200
+
+
+def test_sign_up_can_be_switched_off(client, settings):
+    settings.TIGER = {**settings.TIGER, "SIGNUP": False}
+    assert client.get("/signup/").status_code == 404
+    page = client.get("/login/").content.decode()
+    assert 'href="/signup/"' not in page and "switched off" in page
+
+
+# ---- API keys: the whole key exactly once ----
+
+def test_a_new_key_is_shown_once_and_never_again(web, alice):
+    response = web.post("/keys/new/", {"name": "laptop"}, headers=HTMX)
+    assert response.status_code == 200
+    secret = re.search(r'value="(tc-[A-Za-z0-9_-]+)"', response.content.decode()).group(1)
+    assert "will not be shown again" in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    stored = ApiKey.objects.get(owner=alice)
+    assert stored.hashed_key == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in str(vars(stored))
+    listing = web.get("/keys/").content.decode()
+    assert "laptop" in listing and stored.prefix in listing
+    assert secret not in listing
+
+
+def test_a_key_works_until_it_is_revoked(web, alice):
+    page = web.post("/keys/new/", {"name": "ci"}, headers=HTMX).content.decode()
+    secret = re.search(r'value="(tc-[A-Za-z0-9_-]+)"', page).group(1)
+    assert Client().get("/v1/models", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    key = ApiKey.objects.get(owner=alice)
+    rows = web.post(f"/keys/{key.pk}/revoke/", headers=HTMX)
+    assert rows.status_code == 200 and "revoked" in rows.content.decode()
+    assert Client().get("/v1/models", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_a_key_name_error_is_shown_in_the_form(web):
+    response = web.post("/keys/new/", {"name": "   "}, headers=HTMX)
+    assert response.status_code == 400
+    assert response["X-Inline-Error"] == "1"
+    assert "name must be 1 to 64 characters long." in response.content.decode()
+
+
+def test_another_users_key_cannot_be_revoked(web, bob, make_key):
+    make_key(bob)
+    key = ApiKey.objects.get(owner=bob)
+    response = web.post(f"/keys/{key.pk}/revoke/")
+    assert response.status_code == 404
+    assert b"No such API key." in response.content
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+# ---- Models ----
+
+def test_the_models_page_lists_base_models_with_the_demo_note_and_the_create_defaults(web):
+    page = web.get("/models/").content.decode()
+    assert "Llama-3.1-8b" in page and "DeepSeek-R1-8b" in page
+    assert "demo weights" in page and "TIGER_BASE_MODELS" in page
+    for field, value in (("rank", "16"), ("alpha", "32"), ("dropout", "0.1"), ("learning_rate", "0.00001")):
+        assert re.search(rf'name="{field}" type="number"[^>]* value="{re.escape(value)}"', page), field
+    assert '<option value="qkvo_ffn" selected>' in page
+
+
+def test_creating_a_model_uses_the_api_service(web, alice):
+    response = web.post("/models/", {"name": "My Model", "parent_model": "Llama-3.1-8b", "rank": "8", "alpha": "",
+                                     "dropout": "0.1", "learning_rate": "0.0001", "target_modules": "qv",
+                                     "description": "mine"}, headers=HTMX)
+    assert response.status_code == 200
+    model = TunedModel.objects.get(owner=alice)
+    assert (model.slug, model.rank, model.alpha, model.target_modules) == ("my-model", 8, 16.0, "qv")
+    assert model.learning_rate == 0.0001
+    assert "Created My Model" in response.content.decode()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("rank", "0", "Ensure this value is greater than or equal to 1."),
+    ("rank", "abc", "A valid integer is required."),
+    ("dropout", "0.95", "Ensure this value is less than or equal to 0.9."),
+    ("learning_rate", "0", "learning_rate must be greater than 0 and at most 1."),
+    ("name", "-bad", "name may use letters, digits"),
+])
+def test_create_errors_are_the_apis_messages_next_to_the_field(web, field, value, message):
+    body = {"name": "ok", "parent_model": "Llama-3.1-8b", field: value}
+    response = web.post("/models/", body, headers=HTMX)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert re.search(rf'id="create-{field}-error"[^>]*>{re.escape(message)}', page), page[:200]
+    assert TunedModel.objects.count() == 0
+
+
+def test_a_duplicate_name_is_a_readable_conflict(web, alice):
+    own_model(alice, "twin")
+    response = web.post("/models/", {"name": "Twin", "parent_model": "Llama-3.1-8b"}, headers=HTMX)
+    assert response.status_code == 409
+    assert "You already have a model called" in response.content.decode()
+
+
+def test_editing_description_and_defaults(web, alice):
+    own_model(alice)
+    response = web.post("/models/student/", {"description": "better", "temperature": "0.3", "top_p": "0.9",
+                                             "learning_rate": "0.001", "learning_steps": "3", "beta": "0.1",
+                                             "epsilon": "0.2"}, headers=HTMX)
+    assert response.status_code == 200 and "Saved." in response.content.decode()
+    model = TunedModel.objects.get(owner=alice)
+    assert (model.description, model.temperature, model.learning_steps) == ("better", 0.3, 3)
+    bad = web.post("/models/student/", {"top_p": "0"}, headers=HTMX)
+    assert bad.status_code == 400 and "top_p must be greater than 0 and at most 1." in bad.content.decode()
+
+
+def test_deleting_a_model(web, alice):
+    own_model(alice)
+    response = web.post("/models/student/delete/")
+    assert response.status_code == 302
+    assert not TunedModel.objects.filter(owner=alice).exists()
+
+
+def test_another_users_model_is_not_found_anywhere(web, bob):
+    own_model(bob, "secret")
+    assert web.get("/models/secret/").status_code == 404
+    assert web.post("/models/secret/delete/").status_code == 404
+    download = web.get("/models/secret/adapter/")
+    assert download.status_code == 404
+    assert download["Content-Type"].startswith("text/html")
+    assert b"does not exist" in download.content
+    assert TunedModel.objects.filter(owner=bob).exists()
+
+
+def test_a_base_model_adapter_download_is_a_readable_page(web):
+    response = web.get("/models/llama-3.1-8b/adapter/")
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("text/html")
+    assert b"base model and read-only" in response.content
+
+
+def test_one_click_copy_of_a_base_model(web, alice):
+    response = web.post("/models/copy/", {"parent": "deepseek-r1-8b", "next": "chat"})
+    assert response.status_code == 302
+    model = TunedModel.objects.get(owner=alice)
+    assert model.name == "DeepSeek-R1-8b copy" and model.parent_name == "DeepSeek-R1-8b"
+    assert response["Location"] == f"/chat/?model={model.slug}"
+    web.post("/models/copy/", {"parent": "deepseek-r1-8b"})
+    assert TunedModel.objects.filter(owner=alice, name="DeepSeek-R1-8b copy 2").exists()
+
+
+# ---- Chat ----
+
+def test_the_chat_page_selects_the_catalogs_default_model(web):
+    page = web.get("/chat/").content.decode()
+    assert re.search(r'<option value="deepseek-r1-8b"[^>]*selected', page)
+
+
+def test_sending_starts_a_conversation_and_the_answer_is_kept(web, alice):
+    sent = web.post("/chat/send/", {"conversation": "", "model": "deepseek-r1-8b", "system_prompt": "Be brief.",
+                                    "content": "Hi there"}, headers=HTMX)
+    assert sent.status_code == 200
+    conversation = Conversation.objects.get(owner=alice)
+    assert sent["X-Conversation-Id"] == str(conversation.pk)
+    assert conversation.title == "Hi there" and conversation.system_prompt == "Be brief."
+    assert 'id="conversation-list" class="convlist" aria-label="Your conversations" hx-swap-oob="true"' in \
+        sent.content.decode()
+    answer = web.post(f"/chat/{conversation.pk}/answer/", {"content": "Hello!", "model": "deepseek-r1-8b",
+                                                          "revision": "0", "finish_reason": "stop"}, headers=HTMX)
+    assert answer.status_code == 200 and "Hello!" in answer.content.decode()
+    page = web.get(f"/chat/{conversation.pk}/").content.decode()
+    assert "Hi there" in page and "Hello!" in page
+
+
+def test_an_empty_message_or_unknown_model_is_a_readable_error(web):
+    empty = web.post("/chat/send/", {"model": "deepseek-r1-8b", "content": "  "}, headers=HTMX)
+    assert empty.status_code == 400 and b"Write a message first." in empty.content
+    unknown = web.post("/chat/send/", {"model": "nope", "content": "hi"}, headers=HTMX)
+    assert unknown.status_code == 404 and b"The model &#x27;nope&#x27; does not exist." in unknown.content
+
+
+def test_another_users_conversation_is_404(web, bob):
+    conversation, answer = conversation_with_answer(bob)
+    assert web.get(f"/chat/{conversation.pk}/").status_code == 404
+    assert web.post("/chat/send/", {"conversation": conversation.pk, "model": "deepseek-r1-8b",
+                                    "content": "hi"}).status_code == 404
+    assert web.post(f"/chat/{conversation.pk}/answer/", {"content": "x", "model": "deepseek-r1-8b"}).status_code == 404
+    assert web.post(f"/chat/answers/{answer.pk}/rate/", {"reward": "1"}).status_code == 404
+    assert web.post(f"/chat/{conversation.pk}/delete/").status_code == 404
+    assert conversation.messages.count() == 2
+    assert "Hello" not in web.get("/chat/").content.decode()
+
+
+def test_thumbs_up_trains_the_model_at_once_with_a_single_reward(web, alice, runtime):
+    own_model(alice)
+    _, answer = conversation_with_answer(alice, system_prompt="Be kind.")
+    response = web.post(f"/chat/answers/{answer.pk}/rate/", {"reward": "1"}, headers=HTMX)
+    assert response.status_code == 200, response.content
+    assert "revision 1" in response.content.decode()
+    (request,) = runtime.trainings
+    (group,) = request.groups
+    assert group.responses == ("Hello!",) and group.rewards == (1.0,)
+    assert [m["role"] for m in group.messages] == ["system", "user"]
+    answer.refresh_from_db()
+    assert (answer.reward, answer.trained_model, answer.trained_revision) == (1.0, "student", 1)
+    assert TunedModel.objects.get(owner=alice).revision == 1
+
+
+def test_rating_a_base_models_answer_explains_and_copies_in_one_click(web, alice, runtime):
+    conversation, answer = conversation_with_answer(alice, model="deepseek-r1-8b")
+    explained = web.post(f"/chat/answers/{answer.pk}/rate/", {"reward": "-1"}, headers=HTMX)
+    assert explained.status_code == 200
+    assert "is a base model, so a rating cannot train it" in explained.content.decode()
+    assert not runtime.trainings and not TunedModel.objects.exists()
+    copied = web.post(f"/chat/answers/{answer.pk}/rate/", {"reward": "-1", "copy": "1"}, headers=HTMX)
+    assert copied.status_code == 200
+    copy = TunedModel.objects.get(owner=alice)
+    assert copy.parent_name == "DeepSeek-R1-8b" and copy.revision == 1
+    assert runtime.trainings[0].groups[0].rewards == (-1.0,)
+    assert "tiger:model-created" in copied["HX-Trigger"]
+    conversation.refresh_from_db()
+    assert conversation.model == copy.slug
+
+
+# ---- Train by rating ----
+
+def test_training_on_rated_candidates_shows_metrics_revision_and_chart(web, alice, runtime):
+    own_model(alice)
+    body = {"prompt": "Say hi", "system_prompt": "", "content_0": "Hi!", "thumbs_0": "1", "content_1": "Go away",
+            "thumbs_1": "-1", "content_2": "Hello", "score_2": "4", "content_3": "unrated", "learning_steps": "2"}
+    response = web.post("/train/student/run/", body, headers=HTMX)
+    assert response.status_code == 200, response.content
+    page = response.content.decode()
+    assert "revision 1" in page and "Mean reward" in page
+    assert 'id="charts" class="charts" hx-swap-oob="true"' in page and "<svg" in page
+    (request,) = runtime.trainings
+    assert request.groups[0].responses == ("Hi!", "Go away", "Hello")
+    assert request.groups[0].rewards == (1.0, -1.0, 0.5)
+    assert request.params.learning_steps == 2
+    assert "<svg" in web.get("/train/?model=student").content.decode()
+
+
+def test_training_without_ratings_or_on_a_base_model_says_why(web, alice, runtime):
+    own_model(alice)
+    unrated = web.post("/train/student/run/", {"prompt": "x", "content_0": "a"}, headers=HTMX)
+    assert unrated.status_code == 400 and b"Rate at least one candidate" in unrated.content
+    base = web.post("/train/llama-3.1-8b/run/", {"prompt": "x", "content_0": "a", "thumbs_0": "1"}, headers=HTMX)
+    assert base.status_code == 403 and b"is a base model and read-only" in base.content
+    page = web.get("/train/?model=llama-3.1-8b").content.decode()
+    assert "is a base model" in page and "Copy Llama-3.1-8b to my models" in page
+    assert not runtime.trainings
+
+
+def test_another_users_model_cannot_be_trained(web, bob, runtime):
+    own_model(bob, "theirs")
+    response = web.post("/train/theirs/run/", {"prompt": "x", "content_0": "a", "thumbs_0": "1"}, headers=HTMX)
+    assert response.status_code == 404 and not runtime.trainings
+
+
+# ---- Docs ----
+
+def test_docs_show_curl_with_this_servers_address(web):
+    page = web.get("/docs/").content.decode()
+    assert "curl http://testserver/v1/models" in page
+    assert 'href="http://testserver/v1/docs"' in page
