@@ -49,34 +49,39 @@ class RunningBatch:
     def add(self, joins: list[Join]) -> None:
         """Merge prefilled rows: left-pad every cache to a common length, concatenate on the batch.
 
-        All joins of one scheduling round go in with one concatenation (one copy of the cache)."""
+        All joins of one scheduling round go in with one concatenation (one copy of the cache).
+        Atomic: if anything raises (out of memory), the running batch is left as it was."""
         joins = [j for j in joins if j.rows]
         if not joins:
             return
-        lengths = [j.cache.get_seq_length() for j in joins]  # P per join, before any cache is reused
-        parts = []  # (layers [(K, V)], mask) per source, K/V: (b, H, t, D), mask: (b, t)
+        lengths = [j.cache.get_seq_length() for j in joins]  # P per join
+        sources = []  # (layers [(K, V)], mask) per source; K/V: (b, H, t, D), mask: (b, t)
         if self.rows:
-            parts.append(([(layer.keys, layer.values) for layer in _layers(self.cache)], self.mask))
+            sources.append(([(layer.keys, layer.values) for layer in _layers(self.cache)], self.mask))
         for j, P in zip(joins, lengths):
             src = torch.zeros(len(j.rows), dtype=torch.long, device=self.device)  # n rows of one prompt
             layers = [(layer.keys.index_select(0, src), layer.values.index_select(0, src)) for layer in _layers(j.cache)]
-            parts.append((layers, torch.ones(len(j.rows), P, dtype=torch.long, device=self.device)))
+            sources.append((layers, torch.ones(len(j.rows), P, dtype=torch.long, device=self.device)))
 
-        T = max(mask.shape[1] for _, mask in parts)
-        cache = self.cache if self.rows else joins[0].cache
-        for li, layer in enumerate(_layers(cache)):
-            layer.keys = torch.cat([_pad_left(p[0][li][0], T) for p in parts], dim=0)  # (B, H, T, D)
-            layer.values = torch.cat([_pad_left(p[0][li][1], T) for p in parts], dim=0)
-        self.cache = cache
-        self.mask = torch.cat([F.pad(mask, (T - mask.shape[1], 0)) for _, mask in parts], dim=0)  # (B, T)
-
-        new_positions = [torch.full((len(j.rows),), P, dtype=torch.long, device=self.device) for j, P in zip(joins, lengths)]
-        new_tokens = [torch.tensor(j.next_tokens, dtype=torch.long, device=self.device) for j in joins]
+        T = max(mask.shape[1] for _, mask in sources)
+        merged = [
+            (torch.cat([_pad_left(layers[li][0], T) for layers, _ in sources], dim=0),  # (B, H, T, D)
+             torch.cat([_pad_left(layers[li][1], T) for layers, _ in sources], dim=0))
+            for li in range(len(sources[0][0]))
+        ]
+        mask = torch.cat([F.pad(m, (T - m.shape[1], 0)) for _, m in sources], dim=0)  # (B, T)
+        positions = [torch.full((len(j.rows),), P, dtype=torch.long, device=self.device) for j, P in zip(joins, lengths)]
+        tokens = [torch.tensor(j.next_tokens, dtype=torch.long, device=self.device) for j in joins]
         if self.rows:
-            new_positions.insert(0, self.positions)
-            new_tokens.insert(0, self.next_tokens)
-        self.positions = torch.cat(new_positions)
-        self.next_tokens = torch.cat(new_tokens)
+            positions.insert(0, self.positions)
+            tokens.insert(0, self.next_tokens)
+        positions, tokens = torch.cat(positions), torch.cat(tokens)  # (B,), (B,)
+
+        # Nothing can fail from here on.
+        cache = self.cache if self.rows else joins[0].cache
+        for layer, (keys, values) in zip(_layers(cache), merged):
+            layer.keys, layer.values = keys, values
+        self.cache, self.mask, self.positions, self.next_tokens = cache, mask, positions, tokens
         for j in joins:
             self.rows.extend(j.rows)
 

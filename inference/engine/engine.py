@@ -102,8 +102,12 @@ class Engine:
         """Unload every cached revision of a user model (deleted): now, or when its running
         requests end. A base that is not running has nothing to unload."""
         worker = self._workers.get(base)
-        if worker is not None and worker.error is None:
+        if worker is None or worker.error is not None:
+            return
+        try:
             worker.call(lambda: worker.adapters.forget(key) if worker.adapters else None)
+        except EngineUnavailable:
+            pass  # a stopped engine holds no adapters
 
     # -- training ---------------------------------------------------------------------------------
 

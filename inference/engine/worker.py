@@ -161,7 +161,12 @@ class BaseWorker:
                     return None
                 if self._incoming or self._cancels or self._commands:
                     break
-                if len(self.batch) or self._trainings or len(self.scheduler):
+                if len(self.batch) or self._trainings:
+                    break
+                if len(self.scheduler):
+                    # Queued requests with nothing running always admit one; should that ever fail
+                    # to happen, poll instead of spinning.
+                    self._cv.wait(0.05)
                     break
                 self._cv.wait()
             work = (self._incoming, self._cancels, self._commands)
@@ -199,7 +204,12 @@ class BaseWorker:
             if join is not None:
                 joins.append(join)
                 rows += len(join.rows)
-        self.batch.add(joins)
+        try:
+            self.batch.add(joins)
+        except Exception as e:  # e.g. out of memory while concatenating caches: the newcomers fail
+            logger.exception("merging prefilled requests into the batch of %s failed", self.base)
+            for join in joins:
+                self._fail(join.rows[0].request, e)
         self.stats["max_rows"] = max(self.stats["max_rows"], len(self.batch))
 
     def _prefill(self, request: RequestState) -> Join | None:

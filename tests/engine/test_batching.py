@@ -59,11 +59,13 @@ def test_a_request_joining_mid_generation_gets_the_same_greedy_tokens_as_alone(e
     start = worker.stats["decode_steps"]
 
     class JoinAfterFourSteps(Stream):
+        joined = False
+
         def __call__(self, event):
             super().__call__(event)
             worker.batch.check()  # invariants hold whenever an event goes out
-            if not joined[0].events and worker.stats["decode_steps"] - start >= 4 and not hasattr(self, "joined"):
-                self.joined = True
+            if not self.joined and worker.stats["decode_steps"] - start >= 4:
+                self.joined = True  # submitted from the engine thread: they join the next step
                 for req, stream in zip(joiners, joined):
                     engine.submit(req, stream)
 
@@ -83,3 +85,32 @@ def test_n_candidates_are_rows_of_one_request_with_their_own_index(run):
     assert stream.last.kind == "done" and stream.last.completion_tokens == 30
     # Candidate i is seeded seed + i: candidate 1 of seed 5 is candidate 0 of seed 6.
     assert run("Tell me a story", temperature=1.0, seed=6, max_tokens=10).text() == texts[1]
+
+
+def test_rows_leaving_the_batch_take_their_padding_columns_with_them():
+    import torch
+    from transformers import DynamicCache
+
+    from inference.engine.batch import Join, RunningBatch
+
+    def prefilled(length, n_rows, fill):
+        kv = torch.full((1, 2, length, 4), float(fill))  # (1, H, P, D)
+        return Join(cache=DynamicCache(ddp_cache_data=[(kv, kv.clone())] * 2), rows=[object()] * n_rows,
+                    next_tokens=[fill] * n_rows)
+
+    batch = RunningBatch(torch.device("cpu"))
+    batch.add([prefilled(3, 1, 1)])
+    batch.add([prefilled(7, 2, 2), prefilled(5, 1, 3)])  # two candidates of one prompt, one other prompt
+    batch.check()
+    assert batch.length == 7 and batch.positions.tolist() == [3, 7, 7, 5]
+    assert batch.mask.tolist()[0] == [0, 0, 0, 0, 1, 1, 1]
+    keys = batch.cache.layers[0].keys  # (B, H, T, D)
+    assert keys[0, :, :4].abs().sum() == 0 and bool((keys[0, :, 4:] == 1).all())
+    assert bool((keys[3, :, 2:] == 3).all())
+
+    batch.keep([0, 3])  # the long rows leave: columns only they used go too
+    batch.check()
+    assert batch.length == 5 and batch.positions.tolist() == [3, 5] and batch.next_tokens.tolist() == [1, 3]
+    batch.keep([])
+    batch.check()
+    assert len(batch) == 0 and batch.cache is None
