@@ -119,11 +119,13 @@
     }
     if (dialog._opener && document.contains(dialog._opener)) dialog._opener.focus();
   }, true);
-  /* Content swapped into an open dialog: move focus to what it asks for. */
+  /* After a swap, move focus to what needs attention: a field with an error, or what a dialog asks for. */
   document.addEventListener("htmx:afterSwap", function (event) {
-    const dialog = event.detail.target.closest && event.detail.target.closest("dialog[open]");
-    if (!dialog) return;
-    const focus = dialog.querySelector("[data-autofocus], [aria-invalid=true], [autofocus]");
+    const target = event.detail.target;
+    const scope = (target.closest && target.closest("dialog[open]")) || (target.isConnected ? target : document.getElementById(target.id));
+    if (!scope) return;
+    const focus = scope.querySelector(scope.tagName === "DIALOG"
+      ? "[data-autofocus], [aria-invalid=true], [autofocus]" : "[aria-invalid=true]");
     if (focus) focus.focus();
   });
 
