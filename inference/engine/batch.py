@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from .kv_cache import GrowableLayer
 from .request import Sequence
 
 
@@ -140,7 +141,7 @@ class RunningBatch:
 def _layers(cache: DynamicCache) -> list[DynamicLayer]:
     layers = cache.layers
     # Sliding-window or linear-attention layers keep other state: merging them needs other code.
-    assert all(type(layer) is DynamicLayer for layer in layers), [type(layer).__name__ for layer in layers]
+    assert all(type(layer) in (DynamicLayer, GrowableLayer) for layer in layers), [type(layer).__name__ for layer in layers]
     return layers
 
 

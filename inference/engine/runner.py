@@ -6,6 +6,7 @@ from transformers import DynamicCache
 
 from .adapters import AdapterCache
 from .batch import RunningBatch
+from .kv_cache import new_cache
 
 
 class ModelRunner:
@@ -22,7 +23,7 @@ class ModelRunner:
 
         Returns its cache, (1, H, P, D) per layer, and the logits of its last position, (1, V) fp32."""
         ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)  # (1, P)
-        cache = DynamicCache(config=self.model_config)
+        cache = new_cache(self.model_config)
         out = self.adapters.module(
             input_ids=ids,
             cache=cache,

@@ -114,3 +114,18 @@ def test_rows_leaving_the_batch_take_their_padding_columns_with_them():
     batch.keep([])
     batch.check()
     assert len(batch) == 0 and batch.cache is None
+
+
+def test_greedy_output_equals_transformers_generate(run, checkpoint_dir):
+    import torch
+
+    from inference.engine.chat import render_prompt
+    from inference.engine.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(str(checkpoint_dir), device="cpu")
+    prompt = render_prompt(ckpt.tokenizer, [{"role": "user", "content": PROMPTS[1]}])
+    with torch.no_grad():
+        out = ckpt.model.generate(torch.tensor([prompt]), max_new_tokens=24, do_sample=False,
+                                  eos_token_id=sorted(ckpt.eos_token_ids), pad_token_id=0)
+    new = [t for t in out[0, len(prompt):].tolist() if t not in ckpt.eos_token_ids]
+    assert run(PROMPTS[1], max_tokens=24).text() == ckpt.tokenizer.decode(new, skip_special_tokens=True)

@@ -1,0 +1,91 @@
+"""A KV cache layer that appends in place.
+
+transformers' DynamicLayer concatenates on every update: each decode step copies the whole cache of
+every layer (for an 8B model, B=16 rows of 8k tokens, 16 GB per step). GrowableLayer keeps spare
+capacity and writes the new column into it, so a decode step writes one column; it reallocates
+only every CHUNK tokens. Everything else (batch merges, row removal) assigns whole tensors through
+the `keys` / `values` setters, exactly as with a DynamicLayer.
+"""
+from __future__ import annotations
+
+import torch
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+CHUNK = 256  # tokens of spare capacity added per growth (per row, per layer)
+
+
+class GrowableLayer(DynamicLayer):
+    """DynamicLayer semantics (keys/values of shape (B, H, T, D)) over a buffer with spare room."""
+
+    def __init__(self, **kwargs):
+        self._k: torch.Tensor | None = None  # (B, H, capacity, D) once initialised
+        self._v: torch.Tensor | None = None
+        # Filled columns, kept per tensor: callers assign keys then values one after the other
+        # (transformers' batch_select_indices and crop do), and each must read its own length.
+        self._klen = self._vlen = 0
+        super().__init__(**kwargs)
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        return _view(self._k, self._klen)
+
+    @keys.setter
+    def keys(self, value: torch.Tensor | None) -> None:
+        self._k, self._klen = value, _length(value)
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        return _view(self._v, self._vlen)
+
+    @values.setter
+    def values(self, value: torch.Tensor | None) -> None:
+        self._v, self._vlen = value, _length(value)
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        """Append (B, H, n, D) states; return the (B, H, T + n, D) views attention reads."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        assert self._klen == self._vlen, (self._klen, self._vlen)
+        T, n = self._klen, key_states.shape[2]
+        if self._k.dim() != 4:  # the empty placeholder of lazy_initialization
+            self._k, self._v = self._alloc(key_states, n), self._alloc(value_states, n)
+        elif T + n > self._k.shape[2]:
+            self._k, self._v = self._grow(self._k, T, n), self._grow(self._v, T, n)
+        self._k[:, :, T : T + n] = key_states
+        self._v[:, :, T : T + n] = value_states
+        self._klen = self._vlen = T + n
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self._klen if self.is_initialized else 0
+
+    @staticmethod
+    def _alloc(like: torch.Tensor, n: int) -> torch.Tensor:
+        B, H, _, D = like.shape
+        return like.new_zeros(B, H, n + CHUNK, D)
+
+    @staticmethod
+    def _grow(buf: torch.Tensor, filled: int, n: int) -> torch.Tensor:
+        B, H, _, D = buf.shape
+        grown = buf.new_zeros(B, H, filled + n + CHUNK, D)
+        grown[:, :, :filled] = buf[:, :, :filled]
+        return grown
+
+
+def _view(buf: torch.Tensor | None, length: int) -> torch.Tensor | None:
+    return buf if buf is None or buf.dim() != 4 else buf[:, :, :length]
+
+
+def _length(value: torch.Tensor | None) -> int:
+    return value.shape[2] if value is not None and value.dim() == 4 else 0
+
+
+def new_cache(model_config) -> DynamicCache:
+    """An empty cache for `model_config` whose full-attention layers append in place."""
+    cache = DynamicCache(config=model_config)
+    assert all(type(layer) is DynamicLayer for layer in cache.layers), (
+        "only full-attention models are supported: " + ", ".join(type(layer).__name__ for layer in cache.layers)
+    )
+    cache.layers = [GrowableLayer() for _ in cache.layers]
+    return cache
