@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 
-from .adapters import AdapterCache
+from .adapter_cache import AdapterCache
 from .types import AdapterRef, TrainingRequest, TrainingResult
 
 logger = logging.getLogger(__name__)

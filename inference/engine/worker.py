@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .adapters import AdapterCache
+from .adapter_cache import AdapterCache
 from .batch import Join, RunningBatch
 from .checkpoint import Checkpoint, CheckpointInfo, load_checkpoint
 from .config import EngineConfig

@@ -6,9 +6,8 @@ import torch
 from peft import PeftModel
 from safetensors.torch import load_file
 
-from inference.engine.adapters import (
-    BASE_ADAPTER, CONFIG_FILE, WEIGHTS_FILE, AdapterCache, AdapterSlotsBusy, copy_adapter, write_initial_adapter,
-)
+from inference.engine.adapter_cache import BASE_ADAPTER, AdapterCache, AdapterSlotsBusy
+from inference.engine.adapters import CONFIG_FILE, WEIGHTS_FILE, copy_adapter, write_initial_adapter
 from inference.engine.checkpoint import load_checkpoint
 from inference.engine.errors import AdapterLoadError
 from inference.engine.types import AdapterRef, LoraSpec
