@@ -117,3 +117,23 @@ def test_requests_for_more_adapters_than_slots_wait_for_a_free_slot(make_engine,
     assert [s.wait().last.kind for s in streams] == ["done", "done"]
     assert engine.stats("tiny")["max_rows"] == 1
     assert engine._worker("tiny").adapters.loaded() == [("b", 0)]
+
+
+def test_forgetting_a_deleted_model_unloads_its_revisions_once_unused(base_model, adapter_factory):
+    cache = AdapterCache(base_model, capacity=3)
+    a, b = adapter_factory("a", seed=1), adapter_factory("b", seed=2)
+    held = cache.acquire(a)
+    cache.release(cache.acquire(b))
+    cache.forget("b")
+    cache.forget("a")
+    assert cache.loaded() == [("a", 0)], "a request still runs on a"
+    cache.release(held)
+    assert cache.loaded() == [] and not cache.peft_model.peft_config
+    assert cache.module is base_model  # no adapters left: plain base forward
+
+
+def test_the_engine_forgets_a_models_adapters(engine, adapter_factory, run):
+    run("Hi", adapter=adapter_factory("a", seed=1))
+    engine.forget_adapter("tiny", "a")
+    run("Hi")  # the command runs between two steps, before this request
+    assert engine._worker("tiny").adapters.loaded() == []
