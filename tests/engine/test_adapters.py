@@ -21,6 +21,7 @@ def base_model(checkpoint_dir):
 
 
 def test_revision_zero_is_a_standard_peft_directory_with_zero_b(base_model, tmp_path):
+    tmp_path = tmp_path / "adapters"  # a directory of its own (the Django conftest adds one to tmp_path)
     spec = LoraSpec(rank=8, alpha=16.0, dropout=0.1, target_modules="qkvo")
     write_initial_adapter(base_model.config, spec, str(tmp_path / "rev-0"))
     assert sorted(p.name for p in (tmp_path / "rev-0").iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
