@@ -33,13 +33,10 @@ logger = logging.getLogger(__name__)
 class BaseWorker:
     """One engine loop thread per base model (lazy: the weights load on the thread itself)."""
 
-    def __init__(self, base: str, info: CheckpointInfo, config: EngineConfig,
-                 loader: Callable[[], Checkpoint] | None = None):
+    def __init__(self, base: str, info: CheckpointInfo, config: EngineConfig):
         self.base = base
         self.info = info
         self.config = config
-        self._loader = loader or (lambda: load_checkpoint(
-            info.path, device=config.device, dtype=config.dtype, info=info))
         self._cv = threading.Condition()
         # Guarded by _cv: the mailbox from other threads.
         self._incoming: list[RequestState] = []
@@ -55,6 +52,7 @@ class BaseWorker:
         self.checkpoint: Checkpoint | None = None
         self.adapters: AdapterCache | None = None
         self.batch: RunningBatch | None = None
+        self.runner: ModelRunner | None = None
         self.scheduler = Scheduler(config.max_batch_size, config.prefill_token_budget)
         self.stats = {"decode_steps": 0, "max_rows": 0, "prefills": 0}
         self._thread = threading.Thread(target=self._run, name=f"engine-{base}", daemon=True)
@@ -146,7 +144,8 @@ class BaseWorker:
         self._drain(EngineUnavailable("The engine is shutting down"))
 
     def _load(self) -> None:
-        self.checkpoint = self._loader()
+        self.checkpoint = load_checkpoint(
+            self.info.path, device=self.config.device, dtype=self.config.dtype, info=self.info)
         if self.checkpoint.device.type == "cpu" and self.config.cpu_threads:
             torch.set_num_threads(self.config.cpu_threads)
         self.adapters = AdapterCache(self.checkpoint.model, self.config.adapter_cache_size)
