@@ -107,3 +107,14 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def server_key(server):
     return server.create_key("live-alice")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_the_engine_at_the_end():
+    """Stop the in-process engine's threads before the interpreter exits (torch aborts otherwise)."""
+    yield
+    import sys
+
+    runtime = sys.modules.get("inference.runtime")
+    if runtime is not None and runtime._runtime is not None and hasattr(runtime._runtime, "shutdown"):
+        runtime._runtime.shutdown()

@@ -33,6 +33,7 @@ ENGINE_STATUS = {
     engine_errors.ContextLengthExceeded: 400,
     engine_errors.UnknownBaseModel: 404,
     engine_errors.QueueFull: 503,
+    engine_errors.EngineUnavailable: 503,
 }
 
 
@@ -93,7 +94,10 @@ def _first_validation_error(detail, prefix: str = "") -> tuple[str | None, str]:
         for key, value in detail.items():
             if key == "non_field_errors":
                 return (prefix or None), _first_validation_error(value, prefix)[1]
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int) or str(key).isdigit():  # ListField errors are keyed by index
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             return _first_validation_error(value, path)
     if isinstance(detail, list) and detail:
         first = detail[0]

@@ -85,6 +85,6 @@ def _lora_shapes(model_config, config: LoraConfig) -> dict[str, tuple[int, ...]]
     config = copy.deepcopy(config)
     config.base_model_name_or_path = None  # (peft warns when it renames it to the meta model's)
     peft_model = get_peft_model(meta, config, low_cpu_mem_usage=True)
-    state = get_peft_model_state_dict(peft_model)
+    state = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
     assert state, "the LoRA target modules matched nothing in the base model"
     return {key: tuple(t.shape) for key, t in state.items()}

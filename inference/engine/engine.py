@@ -129,9 +129,10 @@ class Engine:
             worker.stop(timeout)
 
     def stats(self, base: str) -> dict:
-        """Counters of a base's engine thread (decode steps, prefills, largest batch seen)."""
+        """Counters of a base's engine thread (decode steps, prefills, largest batch seen) and how
+        many requests it has open (submitted and not yet closed)."""
         worker = self._workers.get(base)
-        return dict(worker.stats) if worker is not None else {}
+        return {**worker.stats, "open_requests": worker.open_requests} if worker is not None else {}
 
     # -- internals --------------------------------------------------------------------------------
 

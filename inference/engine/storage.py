@@ -60,7 +60,7 @@ def write_revision(peft_model, adapter_name: str, dest_path: str | os.PathLike) 
 def _write_adapter_files(peft_model, adapter_name: str, directory: Path) -> None:
     """What `PeftModel.save_pretrained` writes for one adapter, without its README or its habit of
     nesting non-"default" adapters in a sub-directory."""
-    state = get_peft_model_state_dict(peft_model, adapter_name=adapter_name)
+    state = get_peft_model_state_dict(peft_model, adapter_name=adapter_name, save_embedding_layers=False)
     # Own, contiguous CPU copies: safetensors refuses shared or strided storage.
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
     save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})

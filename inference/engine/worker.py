@@ -64,6 +64,11 @@ class BaseWorker:
     def error(self) -> EngineError | None:
         return self._error
 
+    @property
+    def open_requests(self) -> int:
+        with self._cv:
+            return len(self._active)
+
     def submit(self, request: RequestState) -> None:
         """Queue a request; raises QueueFull, or the load error, before anything streams."""
         with self._cv:

@@ -154,11 +154,12 @@ def test_revision_0_exports_too(api, model):
     assert b"adapter_config.json" in b"".join(response.streaming_content)
 
 
-def test_deleting_a_model_deletes_its_weights(api, model, settings):
+def test_deleting_a_model_deletes_its_weights(api, model, settings, django_capture_on_commit_callbacks):
     train(api)
     model_dirs = list((settings.DATA_DIR / "adapters").iterdir())
     assert model_dirs
-    api.delete("/v1/models/student")
+    with django_capture_on_commit_callbacks(execute=True):
+        api.delete("/v1/models/student")
     assert not any(d.exists() for d in model_dirs)
 
 
