@@ -101,27 +101,34 @@
     const closer = event.target.closest("[data-close-dialog]");
     if (closer) {
       const dialog = closer.closest("dialog");
-      if (dialog) dialog.close();
+      if (dialog) { dialog.close(); reset(dialog); }
     }
   });
-  /* A dialog that held a one-time secret is reset when it closes, so the secret leaves the page. */
+  /* A dialog that held a one-time secret is reset as it closes (button or Escape): the secret leaves the page. */
+  function reset(dialog) {
+    const source = dialog.getAttribute("data-reset-from");
+    const template = source && document.getElementById(source);
+    const body = dialog.firstElementChild;
+    if (template && body && !body.hasAttribute("data-pristine")) {
+      body.replaceChildren(template.content.cloneNode(true));
+      body.setAttribute("data-pristine", "");
+      if (window.htmx) htmx.process(body);
+    }
+  }
   document.addEventListener("close", function (event) {
     const dialog = event.target;
     if (!(dialog instanceof HTMLDialogElement)) return;
-    const source = dialog.getAttribute("data-reset-from");
-    if (source) {
-      const template = document.getElementById(source);
-      const body = dialog.firstElementChild;
-      if (template && body) {
-        body.replaceChildren(template.content.cloneNode(true));
-        if (window.htmx) htmx.process(body);
-      }
-    }
+    reset(dialog);
     if (dialog._opener && document.contains(dialog._opener)) dialog._opener.focus();
   }, true);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const body = event.detail.target;
+    if (body && body.closest && body.closest("dialog[data-reset-from]")) body.removeAttribute("data-pristine");
+  });
   /* After a swap, move focus to what needs attention: a field with an error, or what a dialog asks for. */
   document.addEventListener("htmx:afterSwap", function (event) {
     const target = event.detail.target;
+    if (!target) return;  /* htmx.swap() from a script */
     const scope = (target.closest && target.closest("dialog[open]")) || (target.isConnected ? target : document.getElementById(target.id));
     if (!scope) return;
     const focus = scope.querySelector(scope.tagName === "DIALOG"
