@@ -55,6 +55,7 @@ class AdapterCache:
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()  # oldest first
         self._by_name: dict[str, _Key] = {}
         self._counter = 0
+        self._rows: list[str] | None = None  # adapter names of the forward in progress
 
     # -- what to call -------------------------------------------------------------------------
 
@@ -68,12 +69,23 @@ class AdapterCache:
     def peft_model(self) -> PeftModel | None:
         return self._peft
 
-    def forward_kwargs(self, adapter_names: list[str]) -> dict:
-        """`adapter_names` for a forward whose row i uses adapter_names[i] (BASE_ADAPTER: none)."""
+    def forward(self, adapter_names: list[str], **inputs):
+        """Run the model on a batch whose row i uses adapter_names[i] (BASE_ADAPTER: none).
+
+        What `peft_model(**inputs, adapter_names=...)` does, without its cost: for every call peft
+        walks every module of the model twice to hook each LoRA layer, and with dozens of adapters
+        loaded (thousands of modules) that walk takes longer than the decode step itself. Here each
+        LoRA layer carries one hook for good (`_hook_lora_layers`), which passes it the names of
+        the call in progress; outside this method it passes nothing (training forwards)."""
         if not self._has_adapters():
             assert set(adapter_names) == {BASE_ADAPTER}, adapter_names
-            return {}
-        return {"adapter_names": adapter_names}
+            return self._base(**inputs)
+        assert not self._base.training, "mixed-adapter batches run in eval mode"
+        self._rows = adapter_names
+        try:
+            return self._base(**inputs)  # peft injected its LoRA layers into this very model
+        finally:
+            self._rows = None
 
     # -- cached adapters ----------------------------------------------------------------------
 
@@ -142,6 +154,7 @@ class AdapterCache:
             else:
                 self._peft.add_adapter(name, config)
         self._fix_active()
+        self._hook_lora_layers()
         self._peft.eval()
         return name
 
@@ -164,6 +177,19 @@ class AdapterCache:
         self._delete(name)
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _hook_lora_layers(self) -> None:
+        """Give every LoRA layer the hook of `forward` once (a load may have wrapped new layers)."""
+        assert self._peft.base_model.model is self._base
+        for module in self._base.modules():
+            if isinstance(module, LoraLayer) and not getattr(module, "_tiger_rows_hook", False):
+                module.register_forward_pre_hook(self._pass_rows, with_kwargs=True)
+                module._tiger_rows_hook = True
+
+    def _pass_rows(self, module, args, kwargs):
+        if self._rows is not None:
+            kwargs["adapter_names"] = self._rows
+        return args, kwargs
 
     def _has_adapters(self) -> bool:
         return self._peft is not None and bool(self._peft.peft_config)
@@ -217,6 +243,7 @@ class AdapterCache:
             self._scrub(name)
             raise AdapterLoadError(f"Could not load the LoRA adapter in {path}: {e}") from e
         self._fix_active()
+        self._hook_lora_layers()
         self._peft.eval()
         return name
 

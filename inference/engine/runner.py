@@ -24,12 +24,12 @@ class ModelRunner:
         Returns its cache, (1, H, P, D) per layer, and the logits of its last position, (1, V) fp32."""
         ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)  # (1, P)
         cache = new_cache(self.model_config)
-        out = self.adapters.module(
+        out = self.adapters.forward(
+            [adapter_name],
             input_ids=ids,
             cache=cache,
             use_cache=True,
             logits_to_keep=1,  # (1, 1, V): a 128k vocabulary times a long prompt would not fit
-            **self.adapters.forward_kwargs([adapter_name]),
         )
         return cache, out.logits[:, -1, :].float()
 
@@ -40,5 +40,5 @@ class ModelRunner:
         Returns (logits (B, V) fp32, the attention mask used (B, T + 1)) for `batch.commit_step`."""
         inputs = batch.step_inputs()
         names = [row.request.adapter_name for row in batch.rows]
-        out = self.adapters.module(**inputs, use_cache=True, **self.adapters.forward_kwargs(names))
+        out = self.adapters.forward(names, **inputs, use_cache=True)
         return out.logits[:, -1, :].float(), inputs["attention_mask"]
