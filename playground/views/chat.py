@@ -19,7 +19,7 @@ from inference.api.serializers import MessageSerializer
 from inference.catalog import BaseModel, base_model
 from playground import selectors, services
 from playground.models import Message
-from playground.views.common import error_text, inline, render_error
+from playground.views.common import error_text, inline, model_event, render_error
 from tigercity.errors import ApiError, InvalidRequest
 
 FINISH_REASONS = ("stop", "length", "cancelled")
@@ -144,8 +144,7 @@ async def answer_rate(request, pk: int):
         return inline(TemplateResponse(request, "playground/_rating.html", context, status=status))
     context.update(rated=rated, run=rated.run, metrics=rated.run.metrics)
     response = TemplateResponse(request, "playground/_rating.html", context)
-    if rated.copied:
-        response["HX-Trigger"] = json.dumps({"tiger:model-created": {"key": rated.model.slug, "name": rated.model.name,
-                                                                 "revision": rated.model.revision}})
+    event = "tiger:model-created" if rated.copied else "tiger:model-trained"
+    response["HX-Trigger"] = json.dumps({event: model_event(rated.model)})
     return response
 

@@ -44,3 +44,8 @@ def render_error(request, exc: BaseException, *, template: str = "playground/_al
     if request.htmx:
         return inline(TemplateResponse(request, template, {"message": message, "status": status}, status=status))
     return TemplateResponse(request, "playground/error.html", {"message": message, "status": status}, status=status)
+
+
+def model_event(model) -> dict:
+    """The HX-Trigger detail of a model just created or trained: what the page's model pickers show."""
+    return {"key": model.slug, "name": model.name, "revision": model.revision}

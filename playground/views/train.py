@@ -1,4 +1,6 @@
 """Train by rating: sample N candidates for one prompt (over ws/chat/ with n=N), rate each, train, compare."""
+import json
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -10,7 +12,7 @@ from inference.catalog import BaseModel
 from inference.models import TunedModel
 from playground import selectors, services
 from playground.charts import training_charts
-from playground.views.common import error_text, inline
+from playground.views.common import error_text, inline, model_event
 
 SAMPLE_SIZES = (2, 3, 4, 6, 8)
 DEFAULT_SAMPLES = 4
@@ -92,4 +94,6 @@ async def train_run(request, ref: str):
         return inline(TemplateResponse(request, "playground/_train_result.html", context, status=status))
     context.update(model=model, run=run, metrics=run.metrics, rated=len(responses),
                    **await sync_to_async(_history)(model))
-    return TemplateResponse(request, "playground/_train_result.html", context)
+    response = TemplateResponse(request, "playground/_train_result.html", context)
+    response["HX-Trigger"] = json.dumps({"tiger:model-trained": model_event(model)})
+    return response

@@ -163,6 +163,16 @@
     }
   });
 
+  /* A model was trained: pickers that show its revision show the new one. */
+  document.body.addEventListener("tiger:model-trained", function (event) {
+    const detail = event.detail || {};
+    document.querySelectorAll("select option").forEach(function (option) {
+      if (option.value === detail.key) {
+        option.textContent = option.textContent.replace(/\(rev \d+\)$/, "(rev " + detail.revision + ")");
+      }
+    });
+  });
+
   /* ---- Small conveniences ---- */
   /* <details data-open-wide> starts open on wide screens (the chat's conversation list). */
   const wide = window.matchMedia("(min-width: 900px)");

@@ -74,6 +74,7 @@ def shoot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top of the picture
         page.wait_for_timeout(100)
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -183,9 +184,25 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
     answer.get_by_role("button", name=re.compile("^Good answer")).click()
     answer.locator(".rating__done").wait_for()
     assert "revision 1" in answer.locator(".rating__done").inner_text()
+    assert page.get_by_label("Model").locator("option:checked").inner_text() == "Tiger Cub (rev 1)"
     shoot(page, "12-chat-rated")
     page.reload()
     assert "revision 1" in page.locator(".rating__done").inner_text()
+
+    # The conversation goes on with revision 1; Stop cancels an answer half-way and keeps what was written.
+    page.get_by_text("Settings").click()
+    page.get_by_label("Max tokens").fill("1000")
+    page.get_by_label("Message", exact=True).fill("Tell me a very long story about a tiger.")
+    page.get_by_role("button", name="Send").click()
+    streaming = page.locator("article.is-streaming")
+    streaming.locator(".turn__who", has_text="rev 1").wait_for()
+    page.wait_for_function("document.querySelector('article.is-streaming [data-stream]')?.textContent.length > 0")
+    page.get_by_role("button", name="Stop").click()
+    second = page.locator("article.turn--assistant[id^=turn-]").nth(1)
+    second.wait_for()
+    assert "rev 1" in second.locator(".turn__meta").inner_text()
+    assert "stopped" in second.locator(".turn__meta").inner_text()
+    assert page.get_by_role("button", name="Send").is_enabled()
 
     # Train by rating: 4 candidates side by side, rated, trained, compared.
     go(page, "Train")
