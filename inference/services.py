@@ -6,6 +6,7 @@ from inference.catalog import BaseModel, base_model, model_id
 from inference.models import Revision, TunedModel
 from inference.selectors import model_get, own_model_find
 from tigercity.errors import Conflict, Forbidden, InvalidRequest
+from tigercity.failpoints import failpoint
 
 # Defaults of a model copied from a base model (API.md: POST /v1/models).
 NEW_MODEL_DEFAULTS = {"beta": 0.8, "epsilon": 0.2, "learning_steps": 5, "temperature": 0.7, "top_p": 0.95}
@@ -58,6 +59,7 @@ def model_create(
             if source_path:
                 path = adapter_files.revision_relpath(model.key, 0)
                 adapter_files.copy_revision(source_path, path)
+                failpoint("after_model_copy")  # the copy's files exist; its rows are not committed
             Revision.objects.create(model=model, number=0, path=path)
     except IntegrityError:
         # A concurrent create with the same name won the race.
