@@ -55,7 +55,8 @@ class AdapterCache:
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()  # oldest first
         self._by_name: dict[str, _Key] = {}
         self._counter = 0
-        self._rows: list[str] | None = None  # adapter names of the forward in progress
+        # While `forward` runs: (BASE_ADAPTER per row, [(adapter, its rows or None for all)]).
+        self._call: tuple[list[str], list[tuple[str, torch.Tensor | None]]] | None = None
 
     # -- what to call -------------------------------------------------------------------------
 
@@ -72,20 +73,23 @@ class AdapterCache:
     def forward(self, adapter_names: list[str], **inputs):
         """Run the model on a batch whose row i uses adapter_names[i] (BASE_ADAPTER: none).
 
-        What `peft_model(**inputs, adapter_names=...)` does, without its cost: for every call peft
-        walks every module of the model twice to hook each LoRA layer, and with dozens of adapters
-        loaded (thousands of modules) that walk takes longer than the decode step itself. Here each
-        LoRA layer carries one hook for good (`_hook_lora_layers`), which passes it the names of
-        the call in progress; outside this method it passes nothing (training forwards)."""
+        What `peft_model(**inputs, adapter_names=...)` computes, for a fraction of its cost on small
+        models. peft walks every module of the model twice per call to hook each LoRA layer (with
+        dozens of adapters loaded, thousands of modules: longer than the decode step itself), then
+        every LoRA layer regroups the rows by adapter from Python lists. Here each LoRA layer
+        carries two hooks for good (`_hook_lora_layers`): before it, peft is told every row is the
+        base's (so it runs the base layer only); after it, `_add_lora` adds each adapter's
+        B(A(x)) * scaling to its rows, grouped once per call. Outside this method the hooks do
+        nothing (training forwards go through peft as usual)."""
         if not self._has_adapters():
             assert set(adapter_names) == {BASE_ADAPTER}, adapter_names
             return self._base(**inputs)
-        assert not self._base.training, "mixed-adapter batches run in eval mode"
-        self._rows = adapter_names
+        assert not self._base.training, "mixed-adapter batches run in eval mode (no LoRA dropout)"
+        self._call = (len(adapter_names) * [BASE_ADAPTER], self._row_groups(adapter_names))
         try:
             return self._base(**inputs)  # peft injected its LoRA layers into this very model
         finally:
-            self._rows = None
+            self._call = None
 
     # -- cached adapters ----------------------------------------------------------------------
 
@@ -179,17 +183,50 @@ class AdapterCache:
     # -- internals ------------------------------------------------------------------------------
 
     def _hook_lora_layers(self) -> None:
-        """Give every LoRA layer the hook of `forward` once (a load may have wrapped new layers)."""
+        """Give every LoRA layer the hooks of `forward` once (a load may have wrapped new layers)."""
         assert self._peft.base_model.model is self._base
         for module in self._base.modules():
-            if isinstance(module, LoraLayer) and not getattr(module, "_tiger_rows_hook", False):
-                module.register_forward_pre_hook(self._pass_rows, with_kwargs=True)
-                module._tiger_rows_hook = True
+            if isinstance(module, LoraLayer) and not getattr(module, "_engine_hooks", False):
+                module.register_forward_pre_hook(self._base_rows, with_kwargs=True)
+                module.register_forward_hook(self._add_lora)
+                module._engine_hooks = True
+            if isinstance(module, LoraLayer):
+                # _add_lora computes plain LoRA only (the engine writes no DoRA or other variants).
+                assert not module.lora_variant, f"unsupported LoRA variant in {sorted(module.lora_variant)}"
 
-    def _pass_rows(self, module, args, kwargs):
-        if self._rows is not None:
-            kwargs["adapter_names"] = self._rows
+    def _row_groups(self, adapter_names: list[str]) -> list[tuple[str, torch.Tensor | None]]:
+        """[(adapter, index tensor of its rows)], None instead of the indices when it has every row."""
+        rows: dict[str, list[int]] = {}
+        for i, name in enumerate(adapter_names):
+            if name != BASE_ADAPTER:
+                rows.setdefault(name, []).append(i)
+        if len(rows) == 1 and len(next(iter(rows.values()))) == len(adapter_names):
+            return [(next(iter(rows)), None)]
+        device = next(self._base.parameters()).device
+        return [(name, torch.tensor(ix, device=device)) for name, ix in rows.items()]
+
+    def _base_rows(self, module, args, kwargs):
+        """Pre-hook: inside `forward`, peft's layer runs the base weights only."""
+        if self._call is not None:
+            kwargs["adapter_names"] = self._call[0]
         return args, kwargs
+
+    def _add_lora(self, module, args, output):
+        """Hook: inside `forward`, add each adapter's B(A(x)) * scaling to its rows of the output."""
+        if self._call is None:
+            return None
+        x = args[0]  # (B, ..., in_features)
+        for name, rows in self._call[1]:
+            if name not in module.lora_A:  # an adapter whose target modules leave this layer out
+                continue
+            lora_A, lora_B = module.lora_A[name], module.lora_B[name]
+            sub = x if rows is None else x.index_select(0, rows)
+            delta = (lora_B(lora_A(sub.to(lora_A.weight.dtype))) * module.scaling[name]).to(output.dtype)
+            if rows is None:
+                output += delta
+            else:
+                output.index_add_(0, rows, delta)
+        return output
 
     def _has_adapters(self) -> bool:
         return self._peft is not None and bool(self._peft.peft_config)
