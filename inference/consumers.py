@@ -15,8 +15,7 @@ from rest_framework import serializers
 from inference.api.serializers import GenerateSerializer
 from inference.api.streaming import FINISH_REASONS, usage
 from inference.catalog import BaseModel
-from inference.generation import generation_request_build
-from inference.runtime import get_runtime
+from inference.generation import generation_request_build, generation_start
 from tigercity.errors import InvalidRequest
 from tigercity.exceptions import describe
 
@@ -58,7 +57,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             engine_request, model = await sync_to_async(generation_request_build)(
                 owner=self.scope["user"], data=serializer.validated_data
             )
-            generation = await get_runtime().start_generation(engine_request)
+            generation = await generation_start(user=self.scope["user"], request=engine_request)
         except (Exception, serializers.ValidationError) as exc:
             await self._send_error(request_id, exc)
             return
@@ -87,7 +86,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "cancelled", "id": request_id})
             raise
         finally:
-            generation.cancel()
+            generation.close()
             self.running.pop(request_id, None)
 
     async def _send_error(self, request_id: str, exc: BaseException):

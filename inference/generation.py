@@ -4,9 +4,11 @@ import uuid
 from django.conf import settings
 
 from inference import adapter_files
+from inference.admission import acquire_slot
 from inference.catalog import BaseModel
 from inference.engine.types import AdapterRef, GenerationRequest, SamplingParams
 from inference.models import TunedModel
+from inference.runtime import get_runtime
 from inference.selectors import model_get
 
 
@@ -41,3 +43,16 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, B
         adapter=ref,
     )
     return request, model
+
+
+async def generation_start(*, user, request: GenerationRequest):
+    """Start `request` for `user` within their concurrent-generation limit; the reader must close()
+    the returned Generation (that gives the slot back)."""
+    release = acquire_slot(user.pk)
+    try:
+        generation = await get_runtime().start_generation(request)
+    except BaseException:
+        release()
+        raise
+    generation.on_close(release)
+    return generation

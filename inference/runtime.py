@@ -20,6 +20,43 @@ from tigercity.errors import Unavailable
 TERMINAL = ("done", "failed")
 
 
+_engines_built = 0
+
+
+def build_engine(bases: list[str] | None = None):
+    """The Engine for the configured base models (all, or those named in `bases`), configured from
+    settings.TIGER. The one place an engine is built: the embedded runtime and `manage.py runengine`."""
+    global _engines_built
+    from inference.engine.config import EngineConfig
+    from inference.engine.engine import Engine
+
+    catalog = {m.name: m.checkpoint for m in base_models()}
+    _engines_built += 1
+    return Engine(
+        bases={name: catalog[name] for name in (catalog if bases is None else bases)},
+        config=EngineConfig(
+            adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],
+            max_batch_size=settings.TIGER["MAX_BATCH_SIZE"],
+            max_queue=settings.TIGER["MAX_QUEUE"],
+            cpu_threads=cpu_threads(),
+        ),
+    )
+
+
+def cpu_threads() -> int | None:
+    """Torch threads when serving on a CPU: TIGER_CPU_THREADS, else 1 while every base runs demo
+    weights (a few-MB model is fastest on one thread; more threads only fight over the cores),
+    else torch's default."""
+    if settings.TIGER["CPU_THREADS"]:
+        return settings.TIGER["CPU_THREADS"]
+    return 1 if all(m.is_demo for m in base_models()) else None
+
+
+def engines_built() -> int:
+    """How many engines this process has built (the web tier of a scale-out deployment: none)."""
+    return _engines_built
+
+
 class Generation:
     """The events of one generation: pushed from any thread, read by one coroutine."""
 
@@ -28,6 +65,7 @@ class Generation:
         self._loop = loop
         self._queue: asyncio.Queue = asyncio.Queue()
         self._cancel: Callable[[], None] | None = None
+        self._on_close: list[Callable[[], None]] = []
         self.finished = False
 
     def push(self, event) -> None:
@@ -47,6 +85,18 @@ class Generation:
             self.finished = True
             self._cancel()
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once, when the reader closes this generation (see close)."""
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        """The reader is done with it, finished or not (call it in a `finally`): cancels what is
+        still running and releases what was held for it."""
+        self.cancel()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
+
 
 class InProcessRuntime:
     """Runs the engine inside this process, loading it on first use."""
@@ -60,16 +110,7 @@ class InProcessRuntime:
     def engine(self):
         with self._lock:
             if self._engine is None:
-                from inference.engine.engine import Engine, EngineConfig
-
-                self._engine = Engine(
-                    bases={m.name: m.checkpoint for m in base_models()},
-                    config=EngineConfig(
-                        adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],
-                        max_batch_size=settings.TIGER["MAX_BATCH_SIZE"],
-                        max_queue=settings.TIGER["MAX_QUEUE"],
-                    ),
-                )
+                self._engine = build_engine()
             return self._engine
 
     async def start_generation(self, request: GenerationRequest) -> Generation:
@@ -89,7 +130,12 @@ class InProcessRuntime:
         await asyncio.to_thread(engine.create_adapter, base, spec, dest_path)
 
     def status(self) -> dict:
-        return {"backend": self.name, "ready": True, "loaded": self._engine is not None}
+        engine = self._engine
+        if engine is None:
+            return {"backend": self.name, "ready": True, "loaded": [], "running": 0}
+        loaded = [base for base in engine.bases if engine.is_ready(base)]
+        running = sum(engine.stats(base).get("open_requests", 0) for base in engine.bases)
+        return {"backend": self.name, "ready": True, "loaded": loaded, "running": running}
 
     def shutdown(self) -> None:
         with self._lock:

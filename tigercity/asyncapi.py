@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 
 from apikeys.authentication import BearerKeyAuthentication
+from apikeys.throttling import check_rate
 from tigercity.exceptions import describe
 
 
@@ -55,6 +56,9 @@ def async_api(*, methods: tuple[str, ...]):
                 if request.method not in methods:
                     raise drf.MethodNotAllowed(request.method)
                 request.user, request.auth = await sync_to_async(_authenticate)(request)
+                wait = await sync_to_async(check_rate)(request)
+                if wait is not None:
+                    raise drf.Throttled(wait)
                 return await view(request, *args, **kwargs)
             except Exception as exc:  # the one handler decides what the client sees
                 return error_response(exc)

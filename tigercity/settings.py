@@ -94,9 +94,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    # channels_redis waits for messages with 5-second blocking pops, and redis-py (6+) gives up reading a
+    # socket after 5 seconds by default: a receive would then fail instead of waiting. Read for longer.
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]}}
     }
+    # Rate-limit histories must be shared by every web process.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -133,12 +138,16 @@ if env_bool("TIGER_HTTPS", False):
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+_rate_limit = env_str("TIGER_RATE_LIMIT", "600/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.BearerKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "tigercity.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.KeyRateThrottle"],
+    # TIGER_RATE_LIMIT: requests per API key, e.g. "600/min" or "20/s"; "off" for none.
+    "DEFAULT_THROTTLE_RATES": {"api_key": None if _rate_limit.lower() == "off" else _rate_limit},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -171,10 +180,16 @@ TIGER = {
     "DEFAULT_MODEL": env_str("TIGER_DEFAULT_MODEL", "DeepSeek-R1-8b"),
     "SIGNUP": env_bool("TIGER_SIGNUP", True),
     "ENGINE": env_str("TIGER_ENGINE", "embedded"),  # embedded | workers | off
+    # workers: seconds the web tier waits for a worker to take a request, or to say anything while it runs
+    "WORKER_TIMEOUT": env_int("TIGER_WORKER_TIMEOUT", 30, minimum=1),
+    # workers: prefix of the channels and Redis keys that a web tier and its workers share
+    "WORKER_NAMESPACE": env_str("TIGER_WORKER_NAMESPACE", "tigercity"),
     "ADAPTER_CACHE_SIZE": env_int("TIGER_ADAPTER_CACHE_SIZE", 64, minimum=1),
     "MAX_BATCH_SIZE": env_int("TIGER_MAX_BATCH_SIZE", 32, minimum=1),
+    "CPU_THREADS": env_int("TIGER_CPU_THREADS", 0, minimum=0),  # 0: automatic (runtime.cpu_threads)
     "MAX_QUEUE": env_int("TIGER_MAX_QUEUE", 256, minimum=1),
     "MAX_TOKENS": env_int("TIGER_MAX_TOKENS", 1024, minimum=1),
+    "MAX_CONCURRENT_GENERATIONS": env_int("TIGER_MAX_CONCURRENT_GENERATIONS", 16, minimum=1),
     "MAX_BODY_BYTES": env_int("TIGER_MAX_BODY_BYTES", 1_000_000, minimum=1024),
     "MAX_MESSAGES": env_int("TIGER_MAX_MESSAGES", 200, minimum=1),
     "MAX_MESSAGE_CHARS": env_int("TIGER_MAX_MESSAGE_CHARS", 100_000, minimum=1),

@@ -6,8 +6,7 @@ from inference.api import streaming
 from inference.api.serializers import GenerateSerializer
 from inference.api.views import validated
 from inference.catalog import BaseModel
-from inference.generation import generation_request_build
-from inference.runtime import get_runtime
+from inference.generation import generation_request_build, generation_start
 from tigercity.asyncapi import async_api, json_body
 
 
@@ -17,7 +16,7 @@ async def generate_response(request):
     engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
     model_id = model.id if isinstance(model, BaseModel) else model.slug
     revision = engine_request.adapter.revision if engine_request.adapter else 0
-    generation = await get_runtime().start_generation(engine_request)
+    generation = await generation_start(user=request.user, request=engine_request)
     if data["stream"]:
         events = streaming.stream(generation, engine_request, model_id, revision)
         return StreamingHttpResponse(events, content_type="text/event-stream", headers=streaming.SSE_HEADERS)

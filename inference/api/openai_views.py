@@ -12,8 +12,7 @@ from inference.api import streaming
 from inference.api.serializers import GenerateSerializer
 from inference.api.views import validated
 from inference.catalog import BaseModel
-from inference.generation import generation_request_build
-from inference.runtime import get_runtime
+from inference.generation import generation_request_build, generation_start
 from inference.selectors import model_list
 from tigercity.asyncapi import async_api, json_body
 from tigercity.errors import InvalidRequest
@@ -63,7 +62,7 @@ async def chat_completions(request):
     data = validated(GenerateSerializer, translate(body))
     engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
     model_id = model.id if isinstance(model, BaseModel) else model.slug
-    generation = await get_runtime().start_generation(engine_request)
+    generation = await generation_start(user=request.user, request=engine_request)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if data["stream"]:
         chunks = _chunks(generation, engine_request, model_id, include_usage)
@@ -102,7 +101,7 @@ async def _chunks(generation, request, model_id: str, include_usage: bool):
                     yield streaming.sse({**head, "choices": [], "usage": streaming.usage(event)})
                 yield streaming.sse("[DONE]")
     finally:
-        generation.cancel()
+        generation.close()
 
 
 @async_api(methods=("GET",))

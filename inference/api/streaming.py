@@ -33,7 +33,7 @@ async def collect(generation, request: GenerationRequest, model_id: str, revisio
             elif event.kind == "done":
                 totals = usage(event)
     finally:
-        generation.cancel()
+        generation.close()
     body = {
         **_head(request, model_id, revision),
         "created": int(time.time()),
@@ -70,7 +70,7 @@ async def stream(generation, request: GenerationRequest, model_id: str, revision
                 yield sse({**head, "choices": choices, "usage": usage(event)})
                 yield sse("[DONE]")
     finally:
-        generation.cancel()
+        generation.close()
 
 
 def usage(done) -> dict:

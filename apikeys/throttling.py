@@ -1,0 +1,26 @@
+"""Per-key rate limit (TIGER_RATE_LIMIT, e.g. "600/min"): DRF's sliding-window throttle, keyed by API key.
+
+The history lives in Django's cache: per process by default, shared through Redis when REDIS_URL is set.
+"""
+from rest_framework.throttling import SimpleRateThrottle
+
+from apikeys.models import ApiKey
+
+
+class KeyRateThrottle(SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_cache_key(self, request, view):
+        """Requests made with a key are throttled per key; anything else is not this throttle's business."""
+        api_key = getattr(request, "auth", None)
+        if not isinstance(api_key, ApiKey):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": api_key.pk}
+
+
+def check_rate(request) -> float | None:
+    """None if `request` may go on, else the seconds to wait (for views outside DRF)."""
+    throttle = KeyRateThrottle()
+    if throttle.rate is None or throttle.allow_request(request, None):
+        return None
+    return throttle.wait() or 1.0
