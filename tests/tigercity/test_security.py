@@ -1,0 +1,45 @@
+"""Security defaults: the deployment check, CSRF on forms, keys never in logs."""
+import logging
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.test import Client
+
+from tests.live_server import ROOT
+
+
+def test_check_deploy_is_clean_under_the_documented_production_settings(tmp_path):
+    env = {**os.environ, "TIGER_DATA_DIR": str(tmp_path), "TIGER_HTTPS": "1",
+           "TIGER_SECRET_KEY": secrets.token_urlsafe(60), "TIGER_DEBUG": "0"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_a_form_post_without_a_csrf_token_is_refused(alice):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/login/", {"username": "alice", "password": "a-long-pass-phrase-42"})
+    assert response.status_code == 403
+    client.force_login(alice)
+    assert client.post("/logout/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_api_keys_never_reach_the_logs(api, caplog, monkeypatch):
+    from inference import selectors
+
+    def boom(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "model_list", boom)
+    with caplog.at_level(logging.DEBUG):
+        api.get("/v1/models")
+        api.get("/v1/models/nope")
+    assert api.key not in caplog.text
+    assert "boom" in caplog.text  # the error itself was logged
