@@ -192,6 +192,8 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
     # The conversation goes on with revision 1; Stop cancels an answer half-way and keeps what was written.
     page.get_by_text("Settings").click()
     page.get_by_label("Max tokens").fill("1000")
+    page.get_by_label("Temperature").fill("2")  # sampling near-uniformly: an end-of-text token is unlikely soon
+    page.get_by_label("Top p").fill("1")
     page.get_by_label("Message", exact=True).fill("Tell me a very long story about a tiger.")
     page.get_by_role("button", name="Send").click()
     streaming = page.locator("article.is-streaming")
