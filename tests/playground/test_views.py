@@ -347,3 +347,15 @@ def test_docs_show_curl_with_this_servers_address(web):
     page = web.get("/docs/").content.decode()
     assert "curl http://testserver/v1/models" in page
     assert 'href="http://testserver/v1/docs"' in page
+
+
+def test_playground_posts_need_the_csrf_token_that_htmx_sends_as_a_header(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.get("/keys/")
+    refused = client.post("/keys/new/", {"name": "no token"}, headers=HTMX)
+    assert refused.status_code == 403 and b"data-error-message" in refused.content
+    token = client.cookies["csrftoken"].value
+    accepted = client.post("/keys/new/", {"name": "with token"}, headers={**HTMX, "X-CSRFToken": token})
+    assert accepted.status_code == 200
+    assert list(ApiKey.objects.values_list("name", flat=True)) == ["with token"]
