@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inference import revisions, selectors
+from inference.api.schema import ModelInfo, RevisionInfo, errors
 from inference.api.serializers import model_info
 from inference.training import ensure_revision_dir, trainable_model
 from tigercity.asyncapi import async_api
@@ -24,7 +25,7 @@ def revision_info(revision, runs_by_revision: dict) -> dict:
 
 class RevisionListView(APIView):
     @extend_schema(operation_id="revisions_list", summary="A model's kept revisions with their training metrics",
-                   responses={200: dict})
+                   responses={200: RevisionInfo(many=True), **errors(403, 404)})
     def get(self, request, model_id):
         model = trainable_model(owner=request.user, ref=model_id)
         runs = {r.to_revision: r for r in selectors.training_runs_for(model=model) if r.to_revision is not None}
@@ -33,7 +34,7 @@ class RevisionListView(APIView):
 
 class RevisionRestoreView(APIView):
     @extend_schema(operation_id="revisions_restore", summary="A new revision whose weights equal revision n",
-                   request=None, responses={200: dict})
+                   request=None, responses={200: ModelInfo, **errors(403, 404)})
     def post(self, request, model_id, number):
         model = trainable_model(owner=request.user, ref=model_id)
         selectors.revision_get(model=model, number=int(number))
