@@ -2,9 +2,11 @@
 import asyncio
 import threading
 import uuid
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 
 from inference import adapter_files
@@ -21,9 +23,36 @@ _locks: dict[int, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def _model_lock(pk: int) -> threading.Lock:
+def _local_lock(pk: int) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(pk, threading.Lock())
+
+
+@asynccontextmanager
+async def _model_lock(pk: int):
+    """Held while one training of model `pk` runs, so that trainings of a model never interleave.
+
+    Within this process a threading.Lock does it (the embedded case: one web process). When REDIS_URL is
+    set, several web processes may train the same model at once, so a Redis lock is taken as well (after
+    the local one, so that one process's trainings queue locally and only one of them polls Redis). Not a
+    row lock (select_for_update): it lasts as long as its transaction, and a transaction held open for a
+    training of seconds or minutes would pin a database connection and, on SQLite, block every writer.
+    Not a PostgreSQL advisory lock: it needs a connection of its own for as long, and SQLite has none.
+    Redis is already there whenever there is more than one process (the channel layer), and its lock
+    expires if its holder dies (coordination.redis_lock renews it while the training runs).
+    """
+    local = _local_lock(pk)
+    await asyncio.to_thread(local.acquire)
+    try:
+        if settings.REDIS_URL:
+            from inference.workers.coordination import redis_lock
+
+            async with redis_lock(f"train:{pk}"):
+                yield
+        else:
+            yield
+    finally:
+        local.release()
 
 
 def lora_spec(model: TunedModel) -> LoraSpec:
@@ -107,15 +136,11 @@ def _commit(model: TunedModel, plan: _Plan, result):
 
 
 async def _train_locked(model: TunedModel, data: dict):
-    lock = _model_lock(model.pk)
-    await asyncio.to_thread(lock.acquire)
-    try:
+    async with _model_lock(model.pk):
         await ensure_revision_dir(model, (await TunedModel.objects.aget(pk=model.pk)).revision)
         plan = await sync_to_async(_plan)(model, data)
         result = await get_runtime().train(plan.request)
         return await sync_to_async(_commit)(model, plan, result)
-    finally:
-        lock.release()
 
 
 async def model_train(*, owner, data: dict):
