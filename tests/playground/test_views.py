@@ -39,7 +39,11 @@ class FakeRuntime:
         self.trainings = []
 
     async def create_adapter(self, *, base, spec, dest_path):
-        pass
+        from pathlib import Path
+
+        Path(dest_path).mkdir(parents=True)
+        (Path(dest_path) / "adapter_config.json").write_text('{"r": %d}' % spec.rank)
+        (Path(dest_path) / "adapter_model.safetensors").write_bytes(b"weights")
 
     async def train(self, request):
         self.trainings.append(request)
@@ -214,6 +218,20 @@ def test_another_users_model_is_not_found_anywhere(web, bob):
     assert download["Content-Type"].startswith("text/html")
     assert b"does not exist" in download.content
     assert TunedModel.objects.filter(owner=bob).exists()
+
+
+def test_the_adapter_downloads_with_the_session_through_the_v1_code_path(web, alice, runtime):
+    import io
+    import zipfile
+
+    own_model(alice)
+    response = web.get("/models/student/adapter/")
+    assert response.status_code == 200, response.content
+    assert response["Content-Disposition"] == 'attachment; filename="student-rev0.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert archive.namelist() == ["adapter_config.json", "adapter_model.safetensors"]
+    missing = web.get("/models/student/adapter/?revision=7")
+    assert missing.status_code == 404 and b"has no revision 7" in missing.content
 
 
 def test_a_base_model_adapter_download_is_a_readable_page(web):
