@@ -99,7 +99,7 @@ def server(tmp_path_factory):
     """A live server shared by the tests of a session (see tests/live_server.py)."""
     from tests.live_server import LiveServer
 
-    live = LiveServer(tmp_path_factory.mktemp("live")).start()
+    live = LiveServer(tmp_path_factory.mktemp("live"), {"TIGER_MAX_CONCURRENT_GENERATIONS": "32"}).start()
     yield live
     live.stop()
 

@@ -10,6 +10,7 @@ from peft import PeftModel, get_peft_model
 from peft.tuners.lora import LoraLayer
 
 from .adapters import check_adapter_dir, lora_config
+from .checkpoint import MODEL_BUILD_LOCK
 from .errors import AdapterLoadError
 from .types import AdapterRef, LoraSpec
 
@@ -152,7 +153,7 @@ class AdapterCache:
             raise AdapterLoadError(f"revision {ref.revision} of {ref.key} has no directory and no LoRA settings")
         name = self._new_name()
         config = lora_config(spec)
-        with torch.no_grad():
+        with torch.no_grad(), MODEL_BUILD_LOCK:
             if self._peft is None:
                 self._peft = get_peft_model(self._base, config, adapter_name=name)
             else:
@@ -271,7 +272,7 @@ class AdapterCache:
         name = self._new_name()
         try:
             # no_grad, not inference_mode: a training may later need these tensors in autograd.
-            with torch.no_grad():
+            with torch.no_grad(), MODEL_BUILD_LOCK:
                 if self._peft is None:
                     self._peft = PeftModel.from_pretrained(self._base, path, adapter_name=name, is_trainable=trainable)
                 else:

@@ -16,6 +16,7 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
+from .checkpoint import MODEL_BUILD_LOCK
 from .errors import AdapterLoadError
 from .files import atomic_directory, copy_directory
 from .types import TARGET_MODULES, LoraSpec
@@ -80,11 +81,12 @@ def check_adapter_dir(path: str) -> None:
 
 def _lora_shapes(model_config, config: LoraConfig) -> dict[str, tuple[int, ...]]:
     """Saved-state-dict key -> shape of every LoRA tensor peft would create for `config`."""
-    with torch.device("meta"):
-        meta = AutoModelForCausalLM.from_config(model_config, trust_remote_code=False)
-    config = copy.deepcopy(config)
-    config.base_model_name_or_path = None  # (peft warns when it renames it to the meta model's)
-    peft_model = get_peft_model(meta, config, low_cpu_mem_usage=True)
+    with MODEL_BUILD_LOCK:
+        with torch.device("meta"):
+            meta = AutoModelForCausalLM.from_config(model_config, trust_remote_code=False)
+        config = copy.deepcopy(config)
+        config.base_model_name_or_path = None  # (peft warns when it renames it to the meta model's)
+        peft_model = get_peft_model(meta, config, low_cpu_mem_usage=True)
     state = get_peft_model_state_dict(peft_model, save_embedding_layers=False)
     assert state, "the LoRA target modules matched nothing in the base model"
     return {key: tuple(t.shape) for key, t in state.items()}

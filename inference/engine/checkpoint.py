@@ -6,6 +6,7 @@ Two stages, because the web side needs the tokenizer long before (and without) t
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,12 @@ def load_tokenizer(path: str):
     return AutoTokenizer.from_pretrained(path, **_SAFE)
 
 
+# transformers builds models under process-wide patches (meta-device init, parameter hooks): two
+# threads building models at once (one engine thread loading a base while a request thread lays out
+# a new adapter on a meta copy) corrupt each other's parameters. Every model construction takes this.
+MODEL_BUILD_LOCK = threading.Lock()
+
+
 def load_checkpoint(
     path: str,
     *,
@@ -120,15 +127,16 @@ def load_checkpoint(
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            info.path,
-            config=info.config,
-            dtype=torch_dtype,
-            use_safetensors=True,
-            # Straight onto the GPU: an 8B model staged in CPU RAM first would need 16-32 GB there.
-            device_map=str(dev) if dev.type != "cpu" else None,
-            **_SAFE,
-        )
+        with MODEL_BUILD_LOCK:
+            model = AutoModelForCausalLM.from_pretrained(
+                info.path,
+                config=info.config,
+                dtype=torch_dtype,
+                use_safetensors=True,
+                # Straight onto the GPU: an 8B model staged in CPU RAM first would need 16-32 GB there.
+                device_map=str(dev) if dev.type != "cpu" else None,
+                **_SAFE,
+            )
         tokenizer = load_tokenizer(info.path)
     except Exception as e:
         raise CheckpointError(f"Could not load the weights in {info.path}: {e}") from e
