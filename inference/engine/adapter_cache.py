@@ -6,6 +6,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from peft import PeftModel, get_peft_model
 from peft.tuners.lora import LoraLayer
 
@@ -192,8 +193,9 @@ class AdapterCache:
                 module.register_forward_hook(self._add_lora)
                 module._engine_hooks = True
             if isinstance(module, LoraLayer):
-                # _add_lora computes plain LoRA only (the engine writes no DoRA or other variants).
+                # _add_lora computes plain, bias-free LoRA only (what the engine writes: no DoRA, no lora_bias).
                 assert not module.lora_variant, f"unsupported LoRA variant in {sorted(module.lora_variant)}"
+                assert all(b.bias is None for b in module.lora_B.values()), "unsupported LoRA bias"
 
     def _row_groups(self, adapter_names: list[str]) -> list[tuple[str, torch.Tensor | None]]:
         """[(adapter, index tensor of its rows)], None instead of the indices when it has every row."""
@@ -217,16 +219,17 @@ class AdapterCache:
         if self._call is None:
             return None
         x = args[0]  # (B, ..., in_features)
+        lora_A, lora_B, scaling = module.lora_A, module.lora_B, module.scaling
         for name, rows in self._call[1]:
-            if name not in module.lora_A:  # an adapter whose target modules leave this layer out
+            if name not in lora_A:  # an adapter whose target modules leave this layer out
                 continue
-            lora_A, lora_B = module.lora_A[name], module.lora_B[name]
+            a = lora_A[name].weight  # (r, in_features); bias-free Linears, called as functions (no module overhead)
             sub = x if rows is None else x.index_select(0, rows)
-            delta = (lora_B(lora_A(sub.to(lora_A.weight.dtype))) * module.scaling[name]).to(output.dtype)
+            delta = F.linear(F.linear(sub.to(a.dtype), a), lora_B[name].weight) * scaling[name]
             if rows is None:
-                output += delta
+                output += delta.to(output.dtype)
             else:
-                output.index_add_(0, rows, delta)
+                output.index_add_(0, rows, delta.to(output.dtype))
         return output
 
     def _has_adapters(self) -> bool:
