@@ -14,6 +14,14 @@ def _data_dir(request, tmp_path):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request):
+    """Django hashes a password with PBKDF2 at production cost (about half a second on a CI core) and most
+    tests make users or sign in: tests hash with MD5 instead (the settings fixture, never production)."""
+    if request.config.pluginmanager.hasplugin("django"):
+        request.getfixturevalue("settings").PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model
