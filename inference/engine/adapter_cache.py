@@ -6,18 +6,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from peft import PeftModel, get_peft_model
 from peft.tuners.lora import LoraLayer
 
 from .adapters import check_adapter_dir, lora_config
 from .checkpoint import MODEL_BUILD_LOCK
 from .errors import AdapterLoadError
+from .mixed_lora import BASE_ADAPTER, MixedLora
 from .types import AdapterRef, LoraSpec
 
 logger = logging.getLogger(__name__)
-
-BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch's adapter_names
 
 
 _Key = tuple[str, int, str]  # (key, revision, path)
@@ -57,8 +55,7 @@ class AdapterCache:
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()  # oldest first
         self._by_name: dict[str, _Key] = {}
         self._counter = 0
-        # While `forward` runs: (BASE_ADAPTER per row, [(adapter, its rows or None for all)]).
-        self._call: tuple[list[str], list[tuple[str, torch.Tensor | None]]] | None = None
+        self._mixed = MixedLora(base_model)
 
     # -- what to call -------------------------------------------------------------------------
 
@@ -73,25 +70,13 @@ class AdapterCache:
         return self._peft
 
     def forward(self, adapter_names: list[str], **inputs):
-        """Run the model on a batch whose row i uses adapter_names[i] (BASE_ADAPTER: none).
-
-        What `peft_model(**inputs, adapter_names=...)` computes, for a fraction of its cost on small
-        models. peft walks every module of the model twice per call to hook each LoRA layer (with
-        dozens of adapters loaded, thousands of modules: longer than the decode step itself), then
-        every LoRA layer regroups the rows by adapter from Python lists. Here each LoRA layer
-        carries two hooks for good (`_hook_lora_layers`): before it, peft is told every row is the
-        base's (so it runs the base layer only); after it, `_add_lora` adds each adapter's
-        B(A(x)) * scaling to its rows, grouped once per call. Outside this method the hooks do
-        nothing (training forwards go through peft as usual)."""
+        """Run the model on a batch whose row i uses adapter_names[i] (BASE_ADAPTER: none); what
+        `peft_model(**inputs, adapter_names=...)` computes, far cheaper (see mixed_lora.py)."""
         if not self._has_adapters():
             assert set(adapter_names) == {BASE_ADAPTER}, adapter_names
             return self._base(**inputs)
-        assert not self._base.training, "mixed-adapter batches run in eval mode (no LoRA dropout)"
-        self._call = (len(adapter_names) * [BASE_ADAPTER], self._row_groups(adapter_names))
-        try:
+        with self._mixed.rows(adapter_names):
             return self._base(**inputs)  # peft injected its LoRA layers into this very model
-        finally:
-            self._call = None
 
     # -- cached adapters ----------------------------------------------------------------------
 
@@ -160,7 +145,7 @@ class AdapterCache:
             else:
                 self._peft.add_adapter(name, config)
         self._fix_active()
-        self._hook_lora_layers()
+        self._mixed.hook_layers()
         self._peft.eval()
         return name
 
@@ -183,54 +168,6 @@ class AdapterCache:
         self._delete(name)
 
     # -- internals ------------------------------------------------------------------------------
-
-    def _hook_lora_layers(self) -> None:
-        """Give every LoRA layer the hooks of `forward` once (a load may have wrapped new layers)."""
-        assert self._peft.base_model.model is self._base
-        for module in self._base.modules():
-            if isinstance(module, LoraLayer) and not getattr(module, "_engine_hooks", False):
-                module.register_forward_pre_hook(self._base_rows, with_kwargs=True)
-                module.register_forward_hook(self._add_lora)
-                module._engine_hooks = True
-            if isinstance(module, LoraLayer):
-                # _add_lora computes plain, bias-free LoRA only (what the engine writes: no DoRA, no lora_bias).
-                assert not module.lora_variant, f"unsupported LoRA variant in {sorted(module.lora_variant)}"
-                assert all(b.bias is None for b in module.lora_B.values()), "unsupported LoRA bias"
-
-    def _row_groups(self, adapter_names: list[str]) -> list[tuple[str, torch.Tensor | None]]:
-        """[(adapter, index tensor of its rows)], None instead of the indices when it has every row."""
-        rows: dict[str, list[int]] = {}
-        for i, name in enumerate(adapter_names):
-            if name != BASE_ADAPTER:
-                rows.setdefault(name, []).append(i)
-        if len(rows) == 1 and len(next(iter(rows.values()))) == len(adapter_names):
-            return [(next(iter(rows)), None)]
-        device = next(self._base.parameters()).device
-        return [(name, torch.tensor(ix, device=device)) for name, ix in rows.items()]
-
-    def _base_rows(self, module, args, kwargs):
-        """Pre-hook: inside `forward`, peft's layer runs the base weights only."""
-        if self._call is not None:
-            kwargs["adapter_names"] = self._call[0]
-        return args, kwargs
-
-    def _add_lora(self, module, args, output):
-        """Hook: inside `forward`, add each adapter's B(A(x)) * scaling to its rows of the output."""
-        if self._call is None:
-            return None
-        x = args[0]  # (B, ..., in_features)
-        lora_A, lora_B, scaling = module.lora_A, module.lora_B, module.scaling
-        for name, rows in self._call[1]:
-            if name not in lora_A:  # an adapter whose target modules leave this layer out
-                continue
-            a = lora_A[name].weight  # (r, in_features); bias-free Linears, called as functions (no module overhead)
-            sub = x if rows is None else x.index_select(0, rows)
-            delta = F.linear(F.linear(sub.to(a.dtype), a), lora_B[name].weight) * scaling[name]
-            if rows is None:
-                output += delta.to(output.dtype)
-            else:
-                output.index_add_(0, rows, delta.to(output.dtype))
-        return output
 
     def _has_adapters(self) -> bool:
         return self._peft is not None and bool(self._peft.peft_config)
@@ -263,6 +200,7 @@ class AdapterCache:
     def _delete(self, name: str) -> None:
         assert self._peft is not None
         self._peft.delete_adapter(name)
+        self._mixed.forget_stacks()
         self._fix_active()
 
     def _new_name(self) -> str:
@@ -284,7 +222,7 @@ class AdapterCache:
             self._scrub(name)
             raise AdapterLoadError(f"Could not load the LoRA adapter in {path}: {e}") from e
         self._fix_active()
-        self._hook_lora_layers()
+        self._mixed.hook_layers()
         self._peft.eval()
         return name
 
