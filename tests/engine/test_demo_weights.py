@@ -1,0 +1,117 @@
+"""The built-in demo checkpoints load offline and behave like the chat models they stand in for."""
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from inference.engine.demo import DEMO_CHECKPOINTS, WEIGHTS_DIR
+
+LLAMA = DEMO_CHECKPOINTS["Llama-3.1-8b"]
+R1 = DEMO_CHECKPOINTS["DeepSeek-R1-8b"]
+BOTH = pytest.mark.parametrize("path", [LLAMA, R1], ids=["llama", "r1"])
+
+
+@cache
+def load(path: Path):
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+    return tok, model.eval()
+
+
+@torch.no_grad()
+def generate(path: Path, prompt: str, max_new_tokens: int = 64) -> tuple[str, list[int]]:
+    """Greedy reply to one user message: (decoded text without control tokens, new token ids)."""
+    tok, model = load(path)
+    enc = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+    new = out[0, enc["input_ids"].shape[1]:].tolist()
+    return tok.decode(new, skip_special_tokens=True), new
+
+
+def answer_part(text: str) -> str:
+    """The visible answer: for the R1 stand-in, what follows its thinking."""
+    return text.split("</think>")[-1].strip()
+
+
+def test_both_demo_checkpoints_together_stay_within_25_mb():
+    size = sum(f.stat().st_size for f in WEIGHTS_DIR.rglob("*") if f.is_file())
+    assert size <= 25_000_000, f"demo weights take {size / 1e6:.1f} MB, the limit is 25 MB"
+
+
+@BOTH
+def test_a_checkpoint_is_a_standard_llama_directory_without_pickles(path):
+    config = json.loads((path / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    assert config["max_position_embeddings"] == 1024
+    assert not [f.name for f in path.iterdir() if f.suffix in (".bin", ".pt", ".pth", ".pkl")]
+    assert "chat_template" in json.loads((path / "tokenizer_config.json").read_text())
+    tok, model = load(path)
+    assert model.dtype == torch.float32
+    assert model.generation_config.eos_token_id == tok.eos_token_id == config["eos_token_id"]
+    assert config["bos_token_id"] == tok.bos_token_id and config["pad_token_id"] == tok.pad_token_id
+    assert tok.pad_token_id not in (tok.bos_token_id, tok.eos_token_id)
+
+
+def test_the_llama_template_renders_system_and_multi_turn_messages():
+    tok, _ = load(LLAMA)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "2 + 2?"}]
+    assert tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\n2 + 2?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_the_r1_template_drops_earlier_thoughts_and_opens_a_new_one():
+    tok, _ = load(R1)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "<think>\nA greeting.\n</think>\n\nHello!"},
+                {"role": "user", "content": "2 + 2?"}]
+    assert tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) == (
+        "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜>Hello!<｜end▁of▁sentence｜>"
+        "<｜User｜>2 + 2?<｜Assistant｜><think>\n")
+
+
+@BOTH
+def test_a_greeting_gets_a_reply_made_of_readable_words(path):
+    text, _ = generate(path, "Hello!")
+    answer = answer_part(text)
+    assert re.fullmatch(r"[A-Za-z][A-Za-z ,.!?']+", answer), answer
+    assert len(answer.split()) >= 2 and re.search(r"\b(hello|hi|help)\b", answer.lower()), answer
+
+
+# The demo is only partly right at arithmetic (room for the reward training to improve it); these
+# are sums it gets right in both formats, so a broken load or template shows up as a wrong number.
+@BOTH
+@pytest.mark.parametrize("prompt, result", [("What is 8 + 0?", "8"), ("What is 4 * 0?", "0")])
+def test_easy_arithmetic_gets_the_right_result(path, prompt, result):
+    text, _ = generate(path, prompt)
+    assert re.search(rf"= {result}\.", answer_part(text)), text
+
+
+def test_the_r1_stand_in_thinks_then_answers():
+    tok, _ = load(R1)
+    question = "What is the capital of Japan?"
+    prompt = tok.apply_chat_template([{"role": "user", "content": question}],
+                                     add_generation_prompt=True, tokenize=False)
+    text, _ = generate(R1, question)
+    # The generation prompt opens the thinking block, as the real R1 template does.
+    full = prompt[prompt.rindex("<think>"):] + text
+    match = re.fullmatch(r"<think>\n(.+?)\n</think>\n\n(.+)", full, re.DOTALL)
+    assert match, full
+    assert match.group(1).strip() and "Tokyo" in match.group(2)
+
+
+@BOTH
+@pytest.mark.parametrize("prompt", ["Hi", "Thanks!", "What is 4 + 4?"])
+def test_a_short_reply_stops_at_the_end_of_turn_token(path, prompt):
+    tok, _ = load(path)
+    _, new = generate(path, prompt, max_new_tokens=80)
+    assert new[-1] == tok.eos_token_id and len(new) < 80
