@@ -79,7 +79,10 @@ class WorkerRuntime:
             workers = coordination.live_workers()
         except Exception as e:  # health must answer even when Redis does not
             return {**status, "ready": False, "error": f"Redis: {e}"}
-        return {**status, "ready": any(w.get("ready") for w in workers), "workers": workers}
+        public = ("pid", "bases", "ready", "requests", "rows")  # health needs no key: no host names, no channels
+        return {**status, "ready": any(w.get("ready") for w in workers),
+                "running": sum(w.get("requests", 0) for w in workers),
+                "workers": [{k: w.get(k) for k in public} for w in workers]}
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -119,11 +119,14 @@ class EngineServer:
                 log.exception("could not take a %s request", message.get("type"))
 
     async def _receive(self, channel: str) -> dict:
-        """The next message on `channel`, waiting out Redis failures (a restart, a lost connection)."""
+        """The next message on `channel`, waiting out Redis failures (a restart, a lost connection)
+        while the worker runs; once it stops, a failure (its connections closing) ends the loop."""
         while True:
             try:
                 return await self.layer.receive(channel)
             except (OSError, redis.RedisError):
+                if self._stopping:
+                    raise
                 log.exception("receiving on %s failed; retrying in 1 s", channel)
                 await asyncio.sleep(1.0)
 
