@@ -24,7 +24,8 @@ run: install
 	$(BIN)/daphne -b $(BIND) -p $(PORT) tigercity.asgi:application
 
 # `make test` runs the suite on SQLite, then the Django side again on PostgreSQL (pytest-django creates
-# test_<name> and drops it; the process id keeps concurrent runs apart); it fails if either pass fails.
+# test_<name>; the process id keeps concurrent runs apart; the last line drops it if a connection left
+# open by a worker thread made pytest-django's own drop fail); it fails if either pass fails.
 # Browser, slow (live-server) and scale-out tests run once: they bring their own databases. It needs
 # the PostgreSQL and Redis servers that CI has (TIGER_TEST_POSTGRES_URL, TIGER_TEST_REDIS_URL say where):
 # under `make test` the tests that use them fail when they are missing; a bare `pytest` skips them.
@@ -35,6 +36,8 @@ test: install
 	TIGER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest || status=1; \
 	DATABASE_URL=$(TIGER_TEST_POSTGRES_URL)/tigercity_$$$$ TIGER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests \
 		--ignore=tests/engine --ignore=tests/workers -m "not browser and not slow" -p no:cacheprovider || status=1; \
+	$(BIN)/python -c 'import sys, psycopg; psycopg.connect(sys.argv[1] + "/postgres", autocommit=True).execute( \
+		"DROP DATABASE IF EXISTS test_tigercity_" + sys.argv[2] + " WITH (FORCE)")' $(TIGER_TEST_POSTGRES_URL) $$$$; \
 	exit $$status
 
 demo-weights: install
