@@ -80,6 +80,7 @@ class EngineServer:
         await stop.wait()
         log.info("engine worker %s stopping: %d requests in flight", self.inbox, len(self.jobs))
         self._stopping = True
+        self.ready.clear()  # the worker list says so while what runs finishes
         await _cancel(intake)
         await self._drain(grace)
         await asyncio.to_thread(self.engine.shutdown)
