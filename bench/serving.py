@@ -1,0 +1,495 @@
+"""Serving benchmark: batching across user models, time to first token, per-token overhead, adapter memory.
+
+    .venv/bin/python bench/serving.py [--quick] [--threads 1] [--checkpoint DIR]
+
+Everything goes through the HTTP API of a real server (Daphne in a subprocess, started here, on the
+demo Llama base) except the two baselines of the overhead figure, which run in this process:
+the engine alone (Engine.submit, no HTTP) and a bare `model.generate` with the adapter applied by peft.
+
+1. Throughput: 8 streamed /v1/generate_response requests over 4 user models (each trained through
+   /v1/train towards a long answer, so their adapters really differ and every request runs to
+   max_tokens), all at once vs one after another; total completion tokens/s of each and the ratio,
+   measured in alternating rounds on the same warm server. 1b: the same through the engine alone.
+2. Time to first token, p50/p99, under that concurrent load and alone.
+3. Per-token overhead of one streamed request through the server (HTTP end to end) and through the
+   engine in-process, against bare `model.generate` of the same prompt ids, greedy, same
+   max_new_tokens, same adapter weights.
+4. Memory: 50 user models, each with its own adapter file, all loaded at once (LRU cache >= 50):
+   growth of the server's resident memory (VmRSS) against the sum of their adapter files.
+
+Results: a table per section on stdout, raw numbers in bench/out/serving.json.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+from _common import (
+    BASE, Api, Server, add_common_args, busy_note, checkpoint_dir, log, machine, median, percentile,
+    pin_threads, run_parallel, table, write_json,
+)
+
+# Prompts the demo Llama answers at length (long lists), used greedily with a fixed max_tokens.
+PROMPTS = [
+    "What are the months of the year?",
+    "List the days of the week.",
+    "Count to ten.",
+    "Count down from ten.",
+]
+
+# One training per serving model: a long answer rewarded over a short one, at a learning rate high
+# enough to move the weights a lot, so the 4 adapters really differ (from each other and from the
+# base) and their greedy answers run long (the demo base's own answers are a dozen tokens).
+LONG_ANSWERS = [
+    "January, February, March, April, May, June, July, August, September, October, November and December. "
+    "January, February, March, April, May, June, July, August, September, October, November and December.",
+    "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30.",
+    "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday and Sunday. Monday, Tuesday, Wednesday, Thursday, "
+    "Friday, Saturday and Sunday. Monday, Tuesday, Wednesday, Thursday, Friday, Saturday and Sunday.",
+    "The tiger is happy. I like red apples. My cat sleeps. The sky is blue today and we dance. The tiger is "
+    "happy. I like red apples. My cat sleeps. The sky is blue today and we dance.",
+]
+
+
+def assignment(i: int, models: int) -> tuple[int, str]:
+    """(model index, prompt) of benchmark request i: models in turn, each with different prompts."""
+    return i % models, PROMPTS[(i + i // models) % len(PROMPTS)]
+
+
+def train_serving_models(api: Api, count: int, requests: int, max_tokens: int, tries: int = 4) -> list[dict]:
+    """Create `count` models; train each (10 steps per call) towards its own long answer until its
+    greedy answers to the benchmark prompts it serves run to `max_tokens` (at most `tries` calls)."""
+    models = []
+    for i in range(count):
+        info = api.create_model(f"serve-{i}", rank=16)
+        prompts = sorted({p for j in range(requests) for m, p in [assignment(j, count)] if m == i})
+        examples = [
+            {"messages": [{"role": "user", "content": p}],
+             "responses": [{"content": LONG_ANSWERS[i % len(LONG_ANSWERS)], "reward": 1.0},
+                           {"content": "No.", "reward": 0.0}]}
+            for p in PROMPTS
+        ]
+        for _ in range(tries):
+            out = api.train({"model": info["id"], "examples": examples, "learning_rate": 1e-2,
+                             "learning_steps": 10, "beta": 0.0})
+            assert out["training"]["changed"], out
+            lengths = [api.generate(request_body(info["id"], p, max_tokens))["usage"]["completion_tokens"]
+                       for p in prompts]
+            if min(lengths) >= max_tokens:
+                break
+        out["greedy_lengths"] = lengths
+        models.append(out)
+    return models
+
+
+def request_body(model_id: str, prompt: str, max_tokens: int) -> dict:
+    return {"model": model_id, "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens, "temperature": 0}
+
+
+# -- 1 and 2: throughput and time to first token -------------------------------------------------
+
+
+def throughput(server: Server, model_ids: list[str], args) -> dict:
+    bodies = [request_body(model_ids[m], p, args.max_tokens)
+              for m, p in (assignment(i, len(model_ids)) for i in range(args.requests))]
+    clients = [server.client() for _ in bodies]  # one connection per concurrent stream, kept alive
+    for client, body in zip(clients, bodies):  # warm-up: adapters loaded, connections open
+        client.stream(body)
+
+    rounds = []
+    for r in range(args.rounds):
+        # Alternate the order so a slow spell of the shared machine does not favour one mode.
+        order = ("sequential", "concurrent") if r % 2 == 0 else ("concurrent", "sequential")
+        result = {"load": busy_note()}
+        for mode in order:
+            cpu0, client0 = server.cpu_s(), time.process_time()
+            t0 = time.perf_counter()
+            if mode == "sequential":
+                streams = [clients[0].stream(b) for b in bodies]
+            else:
+                streams = run_parallel([lambda c=c, b=b: c.stream(b) for c, b in zip(clients, bodies)])
+            wall = max(s.end for s in streams) - t0
+            tokens = sum(s.completion_tokens for s in streams)
+            result[mode] = {
+                "wall_s": wall, "tokens": tokens, "tokens_per_s": tokens / wall,
+                "server_cpu_ms_per_token": (server.cpu_s() - cpu0) / tokens * 1e3,
+                "client_cpu_ms_per_token": (time.process_time() - client0) / tokens * 1e3,
+                "ttft_s": [s.ttft for s in streams], "completion_tokens": [s.completion_tokens for s in streams],
+                "finish_reasons": [s.finish_reason for s in streams], "texts": [s.text for s in streams],
+            }
+        result["ratio"] = result["concurrent"]["tokens_per_s"] / result["sequential"]["tokens_per_s"]
+        rounds.append(result)
+        log(f"round {r + 1}: sequential {result['sequential']['tokens_per_s']:.1f} tok/s, "
+            f"concurrent {result['concurrent']['tokens_per_s']:.1f} tok/s, ratio {result['ratio']:.2f}x "
+            f"({result['load']})")
+    for c in clients:
+        c.close()
+
+    same_text = all(r["sequential"]["texts"] == r["concurrent"]["texts"] for r in rounds)
+    ttft_load = [t for r in rounds for t in r["concurrent"]["ttft_s"]]
+    ttft_alone = [t for r in rounds for t in r["sequential"]["ttft_s"]]
+    seq_tps = [r["sequential"]["tokens_per_s"] for r in rounds]
+    conc_tps = [r["concurrent"]["tokens_per_s"] for r in rounds]
+    ratios = [r["ratio"] for r in rounds]
+    summary = {
+        "requests": len(bodies), "models": len(model_ids), "max_tokens": args.max_tokens,
+        "completion_tokens_per_request": rounds[0]["sequential"]["completion_tokens"],
+        "finish_reasons": rounds[0]["sequential"]["finish_reasons"],
+        "same_text_concurrent_and_sequential": same_text,
+        "sequential_tokens_per_s_median": median(seq_tps), "concurrent_tokens_per_s_median": median(conc_tps),
+        "ratio_median": median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+        "server_cpu_ms_per_token": {m: median([r[m]["server_cpu_ms_per_token"] for r in rounds])
+                                    for m in ("sequential", "concurrent")},
+        "client_cpu_ms_per_token": {m: median([r[m]["client_cpu_ms_per_token"] for r in rounds])
+                                    for m in ("sequential", "concurrent")},
+        "ttft_alone_p50_ms": percentile(ttft_alone, 50) * 1e3, "ttft_alone_p99_ms": percentile(ttft_alone, 99) * 1e3,
+        "ttft_load_p50_ms": percentile(ttft_load, 50) * 1e3, "ttft_load_p99_ms": percentile(ttft_load, 99) * 1e3,
+        "rounds": rounds,
+    }
+    table(f"1. Throughput: {len(bodies)} streamed requests over {len(model_ids)} user models, "
+          f"max_tokens {args.max_tokens}, temperature 0 (median of {len(rounds)} rounds)",
+          ["mode", "completion tokens", "tokens/s", "ratio", "server CPU ms/token", "client CPU ms/token"],
+          [["one after another", sum(summary["completion_tokens_per_request"]), summary["sequential_tokens_per_s_median"],
+            "1.00x", summary["server_cpu_ms_per_token"]["sequential"], summary["client_cpu_ms_per_token"]["sequential"]],
+           ["all at once", rounds[0]["concurrent"]["tokens"], summary["concurrent_tokens_per_s_median"],
+            f"{summary['ratio_median']:.2f}x (rounds: {', '.join(f'{x:.2f}' for x in ratios)}; target >= 4x)",
+            summary["server_cpu_ms_per_token"]["concurrent"], summary["client_cpu_ms_per_token"]["concurrent"]]])
+    table("2. Time to first token (client side, HTTP)", ["load", "samples", "p50 ms", "p99 ms"],
+          [["alone (one request at a time)", len(ttft_alone), summary["ttft_alone_p50_ms"], summary["ttft_alone_p99_ms"]],
+           [f"{len(bodies)} concurrent requests", len(ttft_load), summary["ttft_load_p50_ms"], summary["ttft_load_p99_ms"]]])
+    print(f"completion tokens per request: {summary['completion_tokens_per_request']} "
+          f"(finish: {summary['finish_reasons']}); same text concurrent vs sequential: {same_text}")
+    return summary
+
+
+# -- 3: per-token overhead -------------------------------------------------------------------------
+
+
+class TimingStreamer:
+    """A transformers streamer that timestamps every token `generate` produces."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate pushes the prompt first
+            self._prompt_seen = True
+            return
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
+def extract_adapter(api: Api, model_id: str, dest: Path) -> Path:
+    """The model's current revision as a PEFT adapter directory (the public export)."""
+    with zipfile.ZipFile(io.BytesIO(api.adapter_zip(model_id))) as z:
+        z.extractall(dest)
+    return dest
+
+
+class InProcessEngine:
+    """The engine alone (Engine.submit, no HTTP) in this process, on the server's exported adapters."""
+
+    def __init__(self, ckpt: Path, adapter_dirs: dict[str, Path]):
+        from inference.engine.config import EngineConfig
+        from inference.engine.engine import Engine
+        from inference.engine.types import AdapterRef
+
+        self.engine = Engine(bases={BASE: str(ckpt)}, config=EngineConfig())
+        self.refs = {m: AdapterRef(key=m, revision=1, path=str(d)) for m, d in adapter_dirs.items()}
+
+    def submit(self, model_id: str, prompt: str, max_tokens: int) -> tuple[threading.Event, dict]:
+        """Start one greedy generation; (done, stamps) with t0, first, end, tokens once done is set."""
+        from inference.engine.types import GenerationRequest, SamplingParams
+
+        done = threading.Event()
+        stamps: dict = {"first": None, "tokens": 0}
+
+        def on_event(event):
+            if event.kind == "delta" and stamps["first"] is None:
+                stamps["first"] = time.perf_counter()
+            elif event.kind == "done":
+                stamps["tokens"] = event.completion_tokens
+                stamps["end"] = time.perf_counter()
+                done.set()
+            elif event.kind == "failed":
+                stamps["error"] = event.message
+                done.set()
+
+        req = GenerationRequest(request_id=f"bench-{time.perf_counter_ns()}", base=BASE,
+                                messages=({"role": "user", "content": prompt},),
+                                params=SamplingParams(temperature=0.0, max_tokens=max_tokens), adapter=self.refs[model_id])
+        stamps["t0"] = time.perf_counter()
+        self.engine.submit(req, on_event)
+        return done, stamps
+
+    def run(self, model_id: str, prompt: str, max_tokens: int) -> dict:
+        done, stamps = self.submit(model_id, prompt, max_tokens)
+        done.wait()
+        if "error" in stamps:
+            raise RuntimeError(stamps["error"])
+        return stamps
+
+    def shutdown(self) -> None:
+        self.engine.shutdown()
+
+
+def engine_throughput(engine: InProcessEngine, model_ids: list[str], args) -> dict:
+    """Section 1 without HTTP: the same requests through Engine.submit, all at once vs one by one."""
+    jobs = [(model_ids[m], p) for m, p in (assignment(i, len(model_ids)) for i in range(args.requests))]
+    for m, p in jobs:
+        engine.run(m, p, args.max_tokens)  # warm-up
+    rounds = []
+    for r in range(args.rounds):
+        order = ("sequential", "concurrent") if r % 2 == 0 else ("concurrent", "sequential")
+        result = {}
+        for mode in order:
+            t0 = time.perf_counter()
+            if mode == "sequential":
+                stamps = [engine.run(m, p, args.max_tokens) for m, p in jobs]
+            else:
+                started = [engine.submit(m, p, args.max_tokens) for m, p in jobs]
+                for done, _ in started:
+                    done.wait()
+                stamps = [st for _, st in started]
+            wall = max(st["end"] for st in stamps) - t0
+            tokens = sum(st["tokens"] for st in stamps)
+            result[mode] = {"wall_s": wall, "tokens": tokens, "tokens_per_s": tokens / wall,
+                            "ttft_s": [st["first"] - st["t0"] for st in stamps]}
+        result["ratio"] = result["concurrent"]["tokens_per_s"] / result["sequential"]["tokens_per_s"]
+        rounds.append(result)
+    summary = {
+        "sequential_tokens_per_s_median": median([r["sequential"]["tokens_per_s"] for r in rounds]),
+        "concurrent_tokens_per_s_median": median([r["concurrent"]["tokens_per_s"] for r in rounds]),
+        "ratio_median": median([r["ratio"] for r in rounds]), "rounds": rounds, "load": busy_note(),
+    }
+    table(f"1b. The same {len(jobs)} requests through the engine alone (in-process Engine.submit, no HTTP; "
+          f"median of {len(rounds)} rounds)", ["mode", "tokens", "tokens/s", "ratio"],
+          [["one after another", rounds[0]["sequential"]["tokens"], summary["sequential_tokens_per_s_median"], "1.00x"],
+           ["all at once", rounds[0]["concurrent"]["tokens"], summary["concurrent_tokens_per_s_median"],
+            f"{summary['ratio_median']:.2f}x (rounds: {', '.join(format(r['ratio'], '.2f') for r in rounds)})"]])
+    return summary
+
+
+def overhead(server: Server, engine: InProcessEngine, model_id: str, adapter_dir: Path, ckpt: Path, args) -> dict:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from inference.engine.chat import render_prompt
+    from inference.engine.checkpoint import inspect_checkpoint
+
+    prompt = PROMPTS[0]
+    messages = [{"role": "user", "content": prompt}]
+    info = inspect_checkpoint(str(ckpt))
+    prompt_ids = render_prompt(info.tokenizer, messages)
+
+    # Bare: the same weights (fp32 on the CPU, as the engine loads them), the adapter through peft.
+    base = AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32, use_safetensors=True).eval()
+    bare = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
+    ids = torch.tensor([prompt_ids])
+
+    def run_bare() -> dict:
+        streamer = TimingStreamer()
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out = bare.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.max_tokens,
+                                do_sample=False, streamer=streamer, eos_token_id=sorted(info.eos_token_ids),
+                                pad_token_id=info.tokenizer.pad_token_id)
+        end = time.perf_counter()
+        n = out.shape[1] - ids.shape[1]
+        return _timing(t0, streamer.times[0], end, n, time.process_time() - cpu0)
+
+    def run_engine() -> dict:
+        cpu0 = time.process_time()
+        st = engine.run(model_id, prompt, args.max_tokens)
+        return _timing(st["t0"], st["first"], st["end"], st["tokens"], time.process_time() - cpu0)
+
+    http = server.client()
+    body = request_body(model_id, prompt, args.max_tokens)
+
+    def run_http() -> dict:
+        cpu0 = server.cpu_s()
+        s = http.stream(body)
+        return _timing(s.start, s.event_times[0], s.end, s.completion_tokens, server.cpu_s() - cpu0)
+
+    runs = {"bare generate": [], "engine in-process": [], "server over HTTP": []}
+    fns = {"bare generate": run_bare, "engine in-process": run_engine, "server over HTTP": run_http}
+    for fn in fns.values():  # warm-up (weights and adapter loaded, first-call costs paid)
+        fn()
+        fn()
+    for rep in range(args.overhead_reps):
+        names = list(fns) if rep % 2 == 0 else list(reversed(fns))
+        for name in names:
+            runs[name].append(fns[name]())
+    http.close()
+
+    summary = {"prompt_tokens": len(prompt_ids), "max_tokens": args.max_tokens, "reps": args.overhead_reps,
+               "load": busy_note(), "runs": runs}
+    bare_e2e = median([r["per_token_ms"] for r in runs["bare generate"]])
+    bare_dec = median([r["inter_token_ms"] for r in runs["bare generate"]])
+    bare_cpu = median([r["cpu_ms_per_token"] for r in runs["bare generate"]])
+    rows = []
+    for name, rs in runs.items():
+        e2e = median([r["per_token_ms"] for r in rs])
+        dec = median([r["inter_token_ms"] for r in rs])
+        first = median([r["first_token_ms"] for r in rs])
+        cpu = median([r["cpu_ms_per_token"] for r in rs])
+        summary[name] = {"tokens": [r["tokens"] for r in rs], "per_token_ms": e2e, "inter_token_ms": dec,
+                         "first_token_ms": first, "cpu_ms_per_token": cpu,
+                         "overhead_e2e_pct": (e2e / bare_e2e - 1) * 100,
+                         "overhead_decode_pct": (dec / bare_dec - 1) * 100,
+                         "overhead_cpu_pct": (cpu / bare_cpu - 1) * 100}
+        rows.append([name, rs[0]["tokens"], first, e2e, f"{summary[name]['overhead_e2e_pct']:+.1f}%",
+                     dec, f"{summary[name]['overhead_decode_pct']:+.1f}%", cpu,
+                     f"{summary[name]['overhead_cpu_pct']:+.1f}%"])
+    table(f"3. Per-token latency of one request ({len(prompt_ids)} prompt tokens, greedy, max {args.max_tokens} "
+          f"new tokens, trained adapter; median of {args.overhead_reps}; target overhead <= 10%)",
+          ["path", "tokens", "first token ms", "ms/token end-to-end", "vs bare", "ms/token after first", "vs bare",
+           "CPU ms/token", "vs bare"], rows)
+    print("CPU ms/token: the serving process's CPU time (every thread) over the tokens; for HTTP the server "
+          "process only (the client's is not counted)")
+    return summary
+
+
+def _timing(t0: float, first: float, end: float, tokens: int, cpu_s: float) -> dict:
+    """Wall-clock figures of one generation, and the CPU its serving process(es) spent on it."""
+    return {"tokens": tokens, "first_token_ms": (first - t0) * 1e3, "per_token_ms": (end - t0) / tokens * 1e3,
+            "inter_token_ms": (end - first) / max(1, tokens - 1) * 1e3, "cpu_ms_per_token": cpu_s / tokens * 1e3}
+
+
+# -- 4: memory of many adapters -----------------------------------------------------------------------
+
+
+def memory(server: Server, args) -> dict:
+    api = server.client()
+    log(f"creating and training {args.adapters} user models (one adapter file each)")
+    ids = []
+    for i in range(args.adapters):
+        info = api.create_model(f"mem-{i}", rank=16)
+        api.train({"model": info["id"], "learning_rate": 1e-3, "learning_steps": 1,
+                   "messages": [{"role": "user", "content": f"Say {i}."}],
+                   "responses": [{"content": f"{i}", "reward": 1.0}, {"content": "No.", "reward": 0.0}]})
+        ids.append(info["id"])
+    api.close()
+    dirs = current_revision_dirs(server, ids)
+    files = [p for d in dirs for p in d.iterdir() if p.is_file()]
+    file_bytes = sum(p.stat().st_size for p in files)
+
+    log("restarting the server so that no adapter is loaded")
+    server.restart()
+    api = server.client()
+    api.generate(request_body(BASE.lower(), "Hello!", 4))  # base weights loaded, generation path warm
+    time.sleep(1)
+    before = server.rss_kib()
+    series = []
+    for model_id in ids:
+        api.generate(request_body(model_id, "Hello!", 4))
+        series.append(server.rss_kib())
+    time.sleep(1)
+    after = server.rss_kib()
+    api.close()
+    growth = (after - before) * 1024
+    summary = {"adapters": len(ids), "adapter_files": len(files), "adapter_dir_bytes": file_bytes,
+               "rss_before_kib": before, "rss_after_kib": after, "rss_growth_bytes": growth,
+               "ratio": growth / file_bytes, "rss_after_each_kib": series,
+               "marginal_ratio": (after - series[0]) * 1024 / (file_bytes * (len(ids) - 1) / len(ids)),
+               "load": busy_note()}
+    table(f"4. Memory: {len(ids)} user models loaded at once (rank 16, qkvo_ffn; TIGER_ADAPTER_CACHE_SIZE="
+          f"{args.cache_size}; target ratio < 2)",
+          ["server VmRSS before", "after", "growth", f"{len(ids)} adapter dirs on disk", "growth / files"],
+          [[f"{before / 1024:.1f} MiB", f"{after / 1024:.1f} MiB", f"{growth / 2**20:.1f} MiB",
+            f"{file_bytes / 2**20:.1f} MiB", f"{summary['ratio']:.2f}"]])
+    print(f"growth from the 1st to the {len(ids)}th adapter over those {len(ids) - 1} adapters' files: "
+          f"{summary['marginal_ratio']:.2f} (the first load also wraps the base's layers for LoRA)")
+    return summary
+
+
+def current_revision_dirs(server: Server, model_ids: list[str]) -> list[Path]:
+    """The adapter directory of each model's current revision (read from the server's database)."""
+    import sqlite3
+
+    db = sqlite3.connect(server.live.data_dir / "db.sqlite3")
+    try:
+        rows = dict(db.execute(
+            "SELECT m.slug, r.path FROM inference_tunedmodel m JOIN inference_revision r "
+            "ON r.model_id = m.id AND r.number = m.revision").fetchall())
+    finally:
+        db.close()
+    root = server.live.data_dir / "adapters"
+    assert all(rows[m] for m in model_ids), "a model without an adapter directory"
+    return [root / rows[m] for m in model_ids]
+
+
+# -- main ------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=8)
+    parser.add_argument("--models", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--overhead-reps", type=int, default=7)
+    parser.add_argument("--adapters", type=int, default=50)
+    parser.add_argument("--cache-size", type=int, default=64)
+    parser.add_argument("--skip", action="append", default=[], choices=["throughput", "overhead", "memory"])
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.overhead_reps, args.adapters = 2, 2, 8
+    ckpt = checkpoint_dir(args)
+    pin_threads(args.threads)
+    results = {"machine": machine(), "args": vars(args), "checkpoint": str(ckpt)}
+    log(f"starting a server on {ckpt.name} ({busy_note()})")
+    server = Server(checkpoint=args.checkpoint, threads=args.threads,
+                    env={"TIGER_ADAPTER_CACHE_SIZE": str(args.cache_size)}).start()
+    try:
+        api = server.client()
+        api.generate(request_body(BASE.lower(), "Hello!", 4))  # loads the base weights
+        log(f"training {args.models} serving models")
+        trained = train_serving_models(api, args.models, args.requests, args.max_tokens)
+        model_ids = [m["id"] for m in trained]
+        results["serving_models"] = [{**m["training"], "revision": m["revision"], "greedy_lengths": m["greedy_lengths"]}
+                                     for m in trained]
+        outs = {m: api.generate(request_body(m, PROMPTS[0], args.max_tokens))["choices"][0]["message"]["content"]
+                for m in [BASE.lower(), *model_ids]}
+        results["greedy_answers"] = outs
+        print(f"distinct greedy answers to {PROMPTS[0]!r} among the base and {len(model_ids)} models: "
+              f"{len(set(outs.values()))} of {len(outs)}")
+        tmp = tempfile.TemporaryDirectory(prefix="tiger-bench-adapters-")
+        adapter_dirs = {m: extract_adapter(api, m, Path(tmp.name) / m) for m in model_ids}
+        api.close()
+        if "throughput" not in args.skip:
+            log("throughput")
+            results["throughput"] = throughput(server, model_ids, args)
+        engine = InProcessEngine(ckpt, adapter_dirs)
+        if "throughput" not in args.skip:
+            log("throughput of the engine alone")
+            results["engine_throughput"] = engine_throughput(engine, model_ids, args)
+        if "overhead" not in args.skip:
+            log("per-token overhead")
+            results["overhead"] = overhead(server, engine, model_ids[0], adapter_dirs[model_ids[0]], ckpt, args)
+        engine.shutdown()
+        tmp.cleanup()
+        gc.collect()
+        if "memory" not in args.skip:
+            log("memory")
+            results["memory"] = memory(server, args)
+    finally:
+        server.stop()
+    write_json("serving-quick" if args.quick else "serving", results)
+
+
+if __name__ == "__main__":
+    main()
