@@ -102,9 +102,9 @@ class MixedLora:
         if len(groups) > 1:
             stack = self._stack(module, tuple(sorted(name for name, _ in groups)))
             if stack is not None:
-                names, a, b = stack  # a: (R, in), b: (out, R), R: the ranks summed
+                a, b, columns = stack[1:]  # a: (R, in), b: (out, R), R: the ranks summed
                 h = F.linear(x.to(a.dtype), a)  # (B, ..., R)
-                h = h * self._mask(module, call, names).view(h.shape[0], *([1] * (h.dim() - 2)), -1)
+                h = h * self._mask(call, columns, a).view(h.shape[0], *([1] * (h.dim() - 2)), -1)
                 output += F.linear(h, b).to(output.dtype)
                 return output
         lora_A, lora_B, scaling = module.lora_A, module.lora_B, module.scaling
@@ -121,8 +121,9 @@ class MixedLora:
     # -- stacked adapters ----------------------------------------------------------------------------
 
     def _stack(self, module: LoraLayer, names: tuple[str, ...]):
-        """(names, A stacked (R, in), B side by side (out, R)) of a layer, kept until the set of
-        adapters changes; None when too large (then the adapters are applied one at a time)."""
+        """(names, A stacked (R, in), B side by side (out, R), columns) of a layer, kept until the set
+        of adapters changes; columns: ((adapter, rank, scaling), ...) in stacking order. None when
+        too large (then the adapters are applied one at a time)."""
         cached = module.__dict__.get("_engine_stack")
         if cached is not None and cached[0] == names:
             return cached
@@ -132,22 +133,23 @@ class MixedLora:
             return None
         a = torch.cat([module.lora_A[n].weight for n in names])  # (R, in)
         b = torch.cat([module.lora_B[n].weight for n in names], dim=1)  # (out, R)
-        module.__dict__["_engine_stack"] = stack = (names, a, b)
+        columns = tuple((n, module.lora_A[n].weight.shape[0], module.scaling[n]) for n in names)
+        module.__dict__["_engine_stack"] = stack = (names, a, b, columns)
         return stack
 
-    def _mask(self, module: LoraLayer, call: _Call, names: tuple[str, ...]) -> torch.Tensor:
-        """(B, R): row i holds its adapter's scaling on that adapter's rank columns, 0 elsewhere."""
-        key = (names, tuple(module.lora_A[n].weight.shape[0] for n in names),
-               tuple(module.scaling[n] for n in names))
-        mask = call.masks.get(key)
+    def _mask(self, call: _Call, columns: tuple, like: torch.Tensor) -> torch.Tensor:
+        """(B, R): row i holds its adapter's scaling on that adapter's rank columns, 0 elsewhere
+        (one per call and column layout: the layers of a model mostly share it)."""
+        mask = call.masks.get(columns)
         if mask is None:
-            ranks, scalings = key[1], key[2]
-            offsets = {n: (sum(ranks[:j]), r, s) for j, (n, r, s) in enumerate(zip(names, ranks, scalings))}
-            weight = module.lora_A[names[0]].weight
-            mask = torch.zeros(len(call.names), sum(ranks), dtype=weight.dtype)
+            offsets, start = {}, 0
+            for name, rank, scaling in columns:
+                offsets[name] = (start, rank, scaling)
+                start += rank
+            mask = torch.zeros(len(call.names), start, dtype=like.dtype)
             for i, name in enumerate(call.names):
                 if name in offsets:
-                    start, r, s = offsets[name]
-                    mask[i, start:start + r] = s
-            mask = call.masks[key] = mask.to(weight.device)
+                    begin, rank, scaling = offsets[name]
+                    mask[i, begin:begin + rank] = scaling
+            mask = call.masks[columns] = mask.to(like.device)
         return mask
