@@ -3,12 +3,12 @@
 Layout: <TIGER_DATA_DIR>/adapters/<model key>/rev-<n>/ (a standard PEFT adapter directory). Directories
 are named by the model's UUID, never by anything a user typed.
 """
-import os
 import shutil
-import uuid
 from pathlib import Path
 
 from django.conf import settings
+
+from inference.engine.files import copy_directory
 
 
 def adapters_root() -> Path:
@@ -29,28 +29,12 @@ def absolute(relpath: str) -> str:
 
 
 def copy_revision(source_relpath: str, dest_relpath: str) -> None:
-    """Copy an adapter directory atomically: into a temp dir beside the destination, fsync, rename."""
-    source, dest = adapters_root() / source_relpath, adapters_root() / dest_relpath
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".tmp-{uuid.uuid4().hex}"
-    shutil.copytree(source, tmp)
-    for path in tmp.iterdir():
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
-    os.rename(tmp, dest)
-    _fsync_dir(dest.parent)
+    """Copy an adapter directory atomically (temp dir beside the destination, fsync, rename)."""
+    copy_directory(adapters_root() / source_relpath, adapters_root() / dest_relpath)
 
 
 def delete_model_files(key) -> None:
     shutil.rmtree(model_dir(key), ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_partial(relpath: str) -> None:

@@ -6,14 +6,17 @@ into place first, then its row is committed; a crash in between leaves a directo
 """
 import logging
 import shutil
+import time
 
 from django.conf import settings
 from django.db import transaction
 
 from inference import adapter_files
+from inference.engine.files import remove_orphans
 from inference.models import Revision, TrainingRun, TunedModel
 
 log = logging.getLogger(__name__)
+RECONCILE_MIN_AGE = 600.0  # seconds; far longer than the gap between a revision's rename and its commit
 
 
 def revision_commit(*, model: TunedModel, number: int, path: str, restored_from: int | None = None) -> Revision:
@@ -74,9 +77,11 @@ def training_metrics(result, revision: int) -> dict:
 
 
 def reconcile_adapter_dirs() -> list[str]:
-    """At start-up: remove temp dirs and revision dirs that no committed row names. Returns what went."""
-    from inference.engine.storage import remove_orphans
+    """At start-up: remove temp dirs and revision dirs that no committed row names. Returns what went.
 
+    With engine workers, another process may be between writing a revision and committing its row
+    right now: then only entries untouched for RECONCILE_MIN_AGE seconds go."""
+    min_age = RECONCILE_MIN_AGE if settings.TIGER["ENGINE"] == "workers" else 0.0
     root = adapter_files.adapters_root()
     if not root.is_dir():
         return []
@@ -89,11 +94,13 @@ def reconcile_adapter_dirs() -> list[str]:
         if not model_dir.is_dir():
             continue
         if model_dir.name not in live:
+            if time.time() - model_dir.stat().st_mtime < min_age:
+                continue
             if model_dir.name.startswith(".tmp-") or _is_uuid(model_dir.name):
                 shutil.rmtree(model_dir, ignore_errors=True)
                 removed.append(str(model_dir))
             continue
-        removed += remove_orphans(model_dir, kept.get(model_dir.name, set()))
+        removed += remove_orphans(model_dir, kept.get(model_dir.name, set()), min_age=min_age)
     for path in removed:
         log.warning("removed an orphaned adapter directory: %s", path)
     return removed

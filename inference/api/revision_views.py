@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inference import revisions, selectors
+from inference.engine.files import stream_zip
 from inference.api.schema import ModelInfo, RevisionInfo, errors
 from inference.api.serializers import model_info
 from inference.training import ensure_revision_dir, trainable_model
@@ -48,8 +49,6 @@ async def adapter_zip_response(*, owner, model_ref: str, revision: str | None = 
 
     Shared by GET /v1/models/{id}/adapter (Bearer key) and the Playground's download (session).
     """
-    from inference.engine.storage import stream_zip
-
     model = await sync_to_async(trainable_model)(owner=owner, ref=model_ref)
     raw = str(model.revision) if revision is None else revision
     if not raw.isdigit():

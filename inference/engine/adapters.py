@@ -18,11 +18,9 @@ from transformers import AutoModelForCausalLM
 
 from .checkpoint import MODEL_BUILD_LOCK
 from .errors import AdapterLoadError
-from .files import atomic_directory, copy_directory
+from .files import CONFIG_NAME, WEIGHTS_NAME, atomic_directory, copy_directory
 from .types import TARGET_MODULES, LoraSpec
 
-CONFIG_FILE = "adapter_config.json"
-WEIGHTS_FILE = "adapter_model.safetensors"
 
 
 def lora_config(spec: LoraSpec, *, base_model_name_or_path: str | None = None) -> LoraConfig:
@@ -58,7 +56,7 @@ def write_initial_adapter(
         tensors[key] = tensor
     config.inference_mode = True  # what peft's save_pretrained writes
     with atomic_directory(dest_path) as tmp:
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         config.save_pretrained(str(tmp))
 
 
@@ -73,10 +71,10 @@ def check_adapter_dir(path: str) -> None:
 
     Checked before peft sees the path: peft would otherwise try the Hub, or unpickle a .bin."""
     root = Path(path)
-    if not (root / CONFIG_FILE).is_file():
-        raise AdapterLoadError(f"No {CONFIG_FILE} in adapter directory {path}")
-    if not (root / WEIGHTS_FILE).is_file():
-        raise AdapterLoadError(f"No {WEIGHTS_FILE} in adapter directory {path} (pickled weights are never loaded)")
+    if not (root / CONFIG_NAME).is_file():
+        raise AdapterLoadError(f"No {CONFIG_NAME} in adapter directory {path}")
+    if not (root / WEIGHTS_NAME).is_file():
+        raise AdapterLoadError(f"No {WEIGHTS_NAME} in adapter directory {path} (pickled weights are never loaded)")
 
 
 def _lora_shapes(model_config, config: LoraConfig) -> dict[str, tuple[int, ...]]:

@@ -7,7 +7,8 @@ from peft import PeftModel
 from safetensors.torch import load_file
 
 from inference.engine.adapter_cache import BASE_ADAPTER, AdapterCache, AdapterSlotsBusy
-from inference.engine.adapters import CONFIG_FILE, WEIGHTS_FILE, copy_adapter, write_initial_adapter
+from inference.engine.adapters import copy_adapter, write_initial_adapter
+from inference.engine.files import CONFIG_NAME as CONFIG_FILE, WEIGHTS_NAME as WEIGHTS_FILE
 from inference.engine.checkpoint import load_checkpoint
 from inference.engine.errors import AdapterLoadError
 from inference.engine.types import AdapterRef, LoraSpec

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from inference.engine import train_task
-from inference.engine.adapters import WEIGHTS_FILE
+from inference.engine.files import WEIGHTS_NAME as WEIGHTS_FILE
 from inference.engine.types import AdapterRef, LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
 
 from .conftest import BASE, Stream, request

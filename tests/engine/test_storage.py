@@ -7,8 +7,9 @@ import pytest
 import torch
 from peft import PeftModel
 
-from inference.engine import storage
-from inference.engine.storage import export_zip, remove_orphans, stream_zip, write_revision
+from inference.engine import files, storage
+from inference.engine.files import export_zip, remove_orphans, stream_zip
+from inference.engine.storage import write_revision
 from inference.engine.training import adapter_parameters
 from tests.engine._tiny import tiny_llama, tiny_peft, tiny_tokenizer
 
@@ -72,8 +73,8 @@ def test_the_destination_appears_only_complete_and_fsynced(trained, root, monkey
         assert {os.path.join(src, n) for n in seen[-1]} | {str(src)} <= set(synced)  # files, then the dir
         return real_rename(src, dst)
 
-    monkeypatch.setattr(storage.os, "fsync", fsync)
-    monkeypatch.setattr(storage.os, "rename", rename)
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    monkeypatch.setattr(files.os, "rename", rename)
     write_revision(trained, "user2", root / "7")
     assert seen == [["adapter_config.json", "adapter_model.safetensors"]]
     assert synced[-1] == str(root)  # the parent, after the rename
@@ -119,7 +120,7 @@ def test_export_zip_holds_the_adapter_files_at_its_root(trained, root):
 
 def test_stream_zip_yields_chunks_that_form_the_same_zip(trained, root, monkeypatch):
     dest = write_revision(trained, "user2", root / "1")
-    monkeypatch.setattr(storage, "ZIP_CHUNK", 1024)
+    monkeypatch.setattr(files, "ZIP_CHUNK", 1024)
     chunks = list(stream_zip(dest))
     assert len(chunks) > 3
     with zipfile.ZipFile(io.BytesIO(b"".join(chunks))) as archive:
