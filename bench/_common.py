@@ -130,17 +130,39 @@ class Server:
     def pid(self) -> int:
         return self.live.process.pid
 
+    def pids(self) -> list[int]:
+        """The server process and its descendants (the engine process it starts)."""
+        pids, i = [self.pid], 0
+        while i < len(pids):
+            for task in Path(f"/proc/{pids[i]}/task").iterdir():
+                try:
+                    pids += [int(p) for p in (task / "children").read_text().split()]
+                except OSError:
+                    pass
+            i += 1
+        return pids
+
     def cpu_s(self) -> float:
-        """CPU seconds (user + system, every thread) the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds (user + system, every thread) the server and its engine process have used so far."""
+        total = 0.0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def rss_kib(self) -> int:
-        """The server process's resident set size (VmRSS of /proc/<pid>/status), in KiB."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS line")
+        """Resident set size (VmRSS of /proc/<pid>/status) of the server and its engine process, in KiB."""
+        total = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            total += next((int(line.split()[1]) for line in lines if line.startswith("VmRSS:")), 0)
+        return total
 
     def client(self, timeout: float = 600) -> "Api":
         return Api(self.url, self.key, timeout)

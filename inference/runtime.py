@@ -24,15 +24,18 @@ _engines_built = 0
 
 
 def build_engine(bases: list[str] | None = None):
-    """The Engine for the configured base models (all, or those named in `bases`), configured from
-    settings.TIGER. The one place an engine is built: the embedded runtime and `manage.py runengine`."""
+    """The engine for the configured base models (all, or those named in `bases`), configured from
+    settings.TIGER. The one place an engine is built: the embedded runtime and `manage.py runengine`.
+
+    It runs in a child process (inference/engine/process.py): its decode loop then never waits for
+    the GIL while this process's event loop writes tokens to sockets."""
     global _engines_built
     from inference.engine.config import EngineConfig
-    from inference.engine.engine import Engine
+    from inference.engine.process import EngineProcess
 
     catalog = {m.name: m.checkpoint for m in base_models()}
     _engines_built += 1
-    return Engine(
+    return EngineProcess(
         bases={name: catalog[name] for name in (catalog if bases is None else bases)},
         config=EngineConfig(
             adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],
@@ -98,8 +101,8 @@ class Generation:
             callback()
 
 
-class InProcessRuntime:
-    """Runs the engine inside this process, loading it on first use."""
+class EmbeddedRuntime:
+    """Runs the engine beside this server, in a child process it starts on first use and owns."""
 
     name = "embedded"
 
@@ -168,7 +171,7 @@ def get_runtime():
         if _runtime is None:
             kind = settings.TIGER["ENGINE"]
             if kind == "embedded":
-                _runtime = InProcessRuntime()
+                _runtime = EmbeddedRuntime()
             elif kind == "off":
                 _runtime = DisabledRuntime()
             elif kind == "workers":

@@ -22,6 +22,9 @@ class ContextLengthExceeded(EngineError):
             f"{context_length} tokens (and at least one token must be left to generate)."
         )
 
+    def __reduce__(self):  # crosses the engine process's pipe (inference/engine/process.py)
+        return type(self), (self.prompt_tokens, self.context_length)
+
 
 class QueueFull(EngineError):
     code = "engine_overloaded"
@@ -30,6 +33,9 @@ class QueueFull(EngineError):
         self.waiting = waiting
         self.limit = limit
         super().__init__(f"The engine has {waiting} requests waiting (limit {limit}); retry shortly.")
+
+    def __reduce__(self):
+        return type(self), (self.waiting, self.limit)
 
 
 class AdapterLoadError(EngineError):

@@ -1,0 +1,141 @@
+"""The engine in a child process (inference/engine/process.py) behaves as the Engine it wraps."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from inference.engine.config import EngineConfig
+from inference.engine.engine import Engine
+from inference.engine.errors import ContextLengthExceeded, EngineUnavailable, QueueFull, UnknownBaseModel
+from inference.engine.process import EngineProcess
+from inference.engine.types import LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
+
+from .conftest import BASE, CONTEXT, Stream, request
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from .conftest import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("process") / "tiny-llama")
+
+
+@pytest.fixture(scope="module")
+def remote(checkpoint):
+    engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
+    yield engine
+    engine.shutdown()
+
+
+def submit(engine, **kw) -> Stream:
+    stream = Stream()
+    engine.submit(request(**kw), stream)
+    return stream.wait()
+
+
+def test_a_generation_streams_the_same_events_as_the_engine_in_this_process(remote, checkpoint):
+    local = Engine({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
+    try:
+        expected = submit(local, request_id="here", max_tokens=9, temperature=1.0, seed=5, n=2)
+    finally:
+        local.shutdown()
+    got = submit(remote, request_id="there", max_tokens=9, temperature=1.0, seed=5, n=2)
+    assert got.events == expected.events
+    assert got.text(0) and got.last.kind == "done" and got.last.completion_tokens == 18
+    assert remote.pid != os.getpid() and remote.is_ready(BASE) and remote.stats(BASE)["open_requests"] == 0
+
+
+def test_concurrent_generations_each_get_their_own_events(remote, checkpoint):
+    local = Engine({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
+    try:
+        expected = [submit(local, request_id=f"l{i}", max_tokens=6 + i, temperature=1.0, seed=i).events
+                    for i in range(4)]
+    finally:
+        local.shutdown()
+    streams = [Stream() for _ in range(4)]
+    for i, stream in enumerate(streams):  # all open at once: their events interleave on the pipe
+        remote.submit(request(request_id=f"c{i}", max_tokens=6 + i, temperature=1.0, seed=i), stream)
+    assert [s.wait().events for s in streams] == expected
+
+
+def test_engine_errors_cross_the_pipe_with_their_numbers(remote):
+    with pytest.raises(ContextLengthExceeded) as info:
+        remote.submit(request("x" * 300), Stream())
+    assert info.value.context_length == CONTEXT and info.value.prompt_tokens > CONTEXT
+    with pytest.raises(UnknownBaseModel):
+        remote.context_length("no-such-base")
+    with pytest.raises(ValueError, match="max_tokens"):
+        remote.submit(request(max_tokens=0), Stream())
+
+
+def test_queue_full_crosses_the_pipe_with_its_numbers(checkpoint):
+    engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1, max_queue=0))
+    try:
+        with pytest.raises(QueueFull) as info:
+            engine.submit(request(request_id="a"), Stream())
+        assert (info.value.waiting, info.value.limit) == (0, 0)
+    finally:
+        engine.shutdown()
+
+
+def test_cancel_stops_a_running_generation(remote):
+    stream = Stream()
+    remote.submit(request(request_id="long", max_tokens=CONTEXT - 20, temperature=1.0, seed=1), stream)
+    deadline = time.monotonic() + 30
+    while not any(e.kind == "delta" for e in stream.events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    remote.cancel("long")
+    stream.wait()
+    assert stream.finished().finish_reason == "cancelled"
+
+
+def test_adapters_are_created_and_trained_in_the_child(remote, tmp_path):
+    spec = LoraSpec(rank=4, alpha=8, dropout=0.0)
+    remote.create_adapter(BASE, spec, str(tmp_path / "rev0"))
+    assert (tmp_path / "rev0" / "adapter_config.json").is_file()
+    from inference.engine.types import AdapterRef
+
+    group = TrainingGroup(messages=({"role": "user", "content": "Hi"},), responses=("yes", "no"), rewards=(1.0, 0.0))
+    result = remote.train(TrainingRequest(
+        request_id="t", base=BASE, source=AdapterRef(key="m", revision=0, path=str(tmp_path / "rev0")),
+        dest_revision=1, dest_path=str(tmp_path / "rev1"), groups=(group,),
+        params=TrainingParams(learning_rate=1e-2, learning_steps=2), lora=spec)).result(60)
+    assert result.changed and (tmp_path / "rev1" / "adapter_config.json").is_file()
+
+
+def test_a_killed_child_fails_what_was_open_and_the_next_call_starts_a_new_one(checkpoint):
+    engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
+    try:
+        stream = Stream()
+        engine.submit(request(request_id="doomed", max_tokens=CONTEXT - 20, temperature=1.0, seed=2), stream)
+        first = engine.pid
+        os.kill(first, signal.SIGKILL)
+        stream.wait()
+        assert stream.last.kind == "failed" and stream.last.code == EngineUnavailable.code
+        assert submit(engine, request_id="after", max_tokens=3).last.kind == "done"
+        assert engine.pid != first
+    finally:
+        engine.shutdown()
+
+
+def test_the_child_exits_when_its_parent_goes_away(checkpoint):
+    engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
+    engine.is_ready(BASE)
+    child = engine._child
+    child.conn.close()  # what the parent's death does to the pipe
+    assert child.process.wait(30) == 0
+
+
+def test_shutdown_fails_open_requests_and_refuses_new_ones(checkpoint):
+    engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
+    stream = Stream()
+    engine.submit(request(request_id="cut", max_tokens=CONTEXT - 20, temperature=1.0, seed=3), stream)
+    stopper = threading.Thread(target=engine.shutdown)
+    stopper.start()
+    stream.wait()
+    stopper.join(30)
+    assert stream.last.kind in ("failed", "done")
+    with pytest.raises(EngineUnavailable):
+        engine.submit(request(request_id="late"), Stream())
