@@ -40,6 +40,12 @@ test: install
 		"DROP DATABASE IF EXISTS test_tigercity_" + sys.argv[2] + " WITH (FORCE)")' $(TIGER_TEST_POSTGRES_URL) $$$$; \
 	exit $$status
 
+# Benchmarks (not tests): each prints its tables and writes bench/out/*.json; about 20 minutes in all.
+bench: install
+	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/train_cost.py
+	$(BIN)/python bench/learning.py
+
 demo-weights: install
 	$(BIN)/python -m inference.engine.demo.build
 

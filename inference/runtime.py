@@ -119,8 +119,13 @@ class EmbeddedRuntime:
     async def start_generation(self, request: GenerationRequest) -> Generation:
         """Submit; engine errors (context too long, queue full) raise here, before anything streams."""
         generation = Generation(request.request_id, asyncio.get_running_loop())
-        engine = await asyncio.to_thread(self.engine)
-        await asyncio.to_thread(engine.submit, request, generation.push)
+
+        def submit():
+            engine = self.engine()
+            engine.submit(request, generation.push)
+            return engine
+
+        engine = await asyncio.to_thread(submit)
         generation._cancel = lambda: engine.cancel(request.request_id)
         return generation
 

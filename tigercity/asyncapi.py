@@ -35,9 +35,14 @@ def json_body(request) -> dict:
 
 
 def _authenticate(request):
+    """(user, key) of the Bearer key, within the key's rate limit; raises otherwise."""
     result = BearerKeyAuthentication().authenticate(request)
     if result is None:
         raise drf.NotAuthenticated("Authentication credentials were not provided: use 'Authorization: Bearer <api key>'.")
+    request.user, request.auth = result
+    wait = check_rate(request)
+    if wait is not None:
+        raise drf.Throttled(wait)
     return result
 
 
@@ -55,10 +60,7 @@ def async_api(*, methods: tuple[str, ...]):
             try:
                 if request.method not in methods:
                     raise drf.MethodNotAllowed(request.method)
-                request.user, request.auth = await sync_to_async(_authenticate)(request)
-                wait = await sync_to_async(check_rate)(request)
-                if wait is not None:
-                    raise drf.Throttled(wait)
+                request.user, request.auth = await sync_to_async(_authenticate)(request)  # one hop to the sync thread
                 return await view(request, *args, **kwargs)
             except Exception as exc:  # the one handler decides what the client sees
                 return error_response(exc)
