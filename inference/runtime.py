@@ -27,15 +27,20 @@ def build_engine(bases: list[str] | None = None):
     """The engine for the configured base models (all, or those named in `bases`), configured from
     settings.TIGER. The one place an engine is built: the embedded runtime and `manage.py runengine`.
 
-    It runs in a child process (inference/engine/process.py): its decode loop then never waits for
-    the GIL while this process's event loop writes tokens to sockets."""
+    It runs in a child process (inference/engine/process.py), so that its decode loop never waits
+    for the GIL while this process's event loop writes tokens to sockets; with TIGER_ENGINE_PROCESS=0,
+    on threads of this process."""
     global _engines_built
     from inference.engine.config import EngineConfig
-    from inference.engine.process import EngineProcess
+
+    if settings.TIGER["ENGINE_PROCESS"]:
+        from inference.engine.process import EngineProcess as Engine
+    else:
+        from inference.engine.engine import Engine
 
     catalog = {m.name: m.checkpoint for m in base_models()}
     _engines_built += 1
-    return EngineProcess(
+    return Engine(
         bases={name: catalog[name] for name in (catalog if bases is None else bases)},
         config=EngineConfig(
             adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],

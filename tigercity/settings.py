@@ -181,6 +181,9 @@ TIGER = {
     "DEFAULT_MODEL": env_str("TIGER_DEFAULT_MODEL", "DeepSeek-R1-8b"),
     "SIGNUP": env_bool("TIGER_SIGNUP", True),
     "ENGINE": env_str("TIGER_ENGINE", "embedded"),  # embedded | workers | off
+    # The engine in its own child process (default), or on a thread of this one (one process, but
+    # every streamed token's web work then takes the GIL from the decode loop: README, Benchmarks).
+    "ENGINE_PROCESS": env_bool("TIGER_ENGINE_PROCESS", True),
     # workers: seconds the web tier waits for a worker to take a request, or to say anything while it runs
     "WORKER_TIMEOUT": env_int("TIGER_WORKER_TIMEOUT", 30, minimum=1),
     # workers: prefix of the channels and Redis keys that a web tier and its workers share
