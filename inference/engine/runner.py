@@ -34,6 +34,37 @@ class ModelRunner:
         return cache, out.logits[:, -1, :].float()
 
     @torch.no_grad()
+    def prefill_many(self, prompts: list[list[int]], adapter_names: list[str]) -> tuple[list[DynamicCache], torch.Tensor]:
+        """Run several prompts in one forward, each with its own adapter: what `prefill` gives for
+        each alone, at the cost of about one forward (a small model's forward is mostly fixed cost).
+
+        Prompts are padded on the RIGHT: under the causal mask a real token never sees a pad, and
+        no query row is fully masked (which would put NaN into the pads' keys). Returns one cache
+        per prompt, (1, H, P_i, D) per layer, and the logits of each prompt's last token, (k, V) fp32."""
+        lengths = [len(p) for p in prompts]
+        width = max(lengths)
+        ids = torch.tensor([p + [p[-1]] * (width - len(p)) for p in prompts], dtype=torch.long, device=self.device)
+        cache = new_cache(self.model_config)
+        last = sorted(set(n - 1 for n in lengths))  # positions whose logits are needed
+        out = self.adapters.forward(
+            adapter_names,
+            input_ids=ids,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=torch.tensor(last, device=self.device),  # (k, len(last), V), not (k, width, V)
+        )
+        rows = torch.arange(len(prompts), device=self.device)
+        cols = torch.tensor([last.index(n - 1) for n in lengths], device=self.device)
+        logits = out.logits[rows, cols].float()
+        caches = []
+        for i, n in enumerate(lengths):
+            one = new_cache(self.model_config)
+            for layer, whole in zip(one.layers, cache.layers):
+                layer.update(whole.keys[i:i + 1, :, :n], whole.values[i:i + 1, :, :n])  # copies into its own buffer
+            caches.append(one)
+        return caches, logits
+
+    @torch.no_grad()
     def decode(self, batch: RunningBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """One token for every row of the batch, each with its own adapter.
 

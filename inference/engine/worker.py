@@ -195,7 +195,8 @@ class BaseWorker:
     # -- admission: prefill and merge ------------------------------------------------------------
 
     def _admit(self) -> None:
-        joins: list[Join] = []
+        """Take the requests that fit this step, prefill them in one forward, merge them in."""
+        admitted: list[RequestState] = []
         rows, tokens = len(self.batch), 0
         while True:
             request = self.scheduler.next_admission(rows, tokens, self.adapters.can_acquire)
@@ -204,10 +205,29 @@ class BaseWorker:
             with self._cv:
                 self._waiting -= 1
             tokens += len(request.prompt_ids)
-            join = self._prefill(request)
-            if join is not None:
-                joins.append(join)
-                rows += len(join.rows)
+            try:
+                request.adapter_name = self.adapters.acquire(request.req.adapter)
+            except Exception as e:
+                self._fail(request, e)
+                continue
+            rows += request.n
+            admitted.append(request)
+        if not admitted:
+            return
+        try:
+            if len(admitted) == 1:  # alone: exactly the forward it would get on an idle server
+                caches, logits = self.runner.prefill(admitted[0].prompt_ids, admitted[0].adapter_name)
+                caches = [caches]
+            else:
+                caches, logits = self.runner.prefill_many([r.prompt_ids for r in admitted],
+                                                          [r.adapter_name for r in admitted])
+        except Exception as e:
+            for request in admitted:
+                self._fail(request, e)
+            return
+        self.stats["prefills"] += len(admitted)
+        joins = [join for request, cache, row_logits in zip(admitted, caches, logits.split(1))
+                 if (join := self._start(request, cache, row_logits)) is not None]
         try:
             self.batch.add(joins)
         except Exception as e:  # e.g. out of memory while concatenating caches: the newcomers fail
@@ -216,12 +236,9 @@ class BaseWorker:
                 self._fail(join.rows[0].request, e)
         self.stats["max_rows"] = max(self.stats["max_rows"], len(self.batch))
 
-    def _prefill(self, request: RequestState) -> Join | None:
-        """Prefill one request alone, sample each candidate's first token; None if it is over."""
+    def _start(self, request: RequestState, cache, logits: torch.Tensor) -> Join | None:
+        """Sample each candidate's first token from the prefill's logits (1, V); None if it is over."""
         try:
-            request.adapter_name = self.adapters.acquire(request.req.adapter)
-            cache, logits = self.runner.prefill(request.prompt_ids, request.adapter_name)  # logits: (1, V)
-            self.stats["prefills"] += 1
             params = request.req.params
             seed = params.seed if params.seed is not None else secrets.randbits(62)
             request.sequences = [

@@ -129,3 +129,28 @@ def test_greedy_output_equals_transformers_generate(run, checkpoint_dir):
                                   eos_token_id=sorted(ckpt.eos_token_ids), pad_token_id=0)
     new = [t for t in out[0, len(prompt):].tolist() if t not in ckpt.eos_token_ids]
     assert run(PROMPTS[1], max_tokens=24).text() == ckpt.tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_prompts_prefilled_together_get_the_caches_and_logits_each_gets_alone(engine, adapter_factory, run):
+    import torch
+
+    from inference.engine.chat import render_prompt
+
+    a = adapter_factory("a", seed=1)
+    run("warm", max_tokens=1, adapter=a)  # weights and adapter loaded
+    worker = engine._worker("tiny")
+    name = worker.adapters.acquire(a)
+    try:
+        prompts = [render_prompt(worker.checkpoint.tokenizer, [{"role": "user", "content": p}]) for p in PROMPTS]
+        names = [name, "__base__", name]
+        with worker.paused():
+            caches, logits = worker.runner.prefill_many(prompts, names)
+            alone = [worker.runner.prefill(p, n) for p, n in zip(prompts, names)]
+    finally:
+        worker.adapters.release(name)
+    assert len({len(p) for p in prompts}) == 3  # different lengths: padding is exercised
+    for cache, row, (cache1, logits1), prompt in zip(caches, logits, alone, prompts):
+        assert cache.get_seq_length() == len(prompt)
+        for layer, layer1 in zip(cache.layers, cache1.layers):
+            assert torch.allclose(layer.keys, layer1.keys, atol=1e-5) and torch.allclose(layer.values, layer1.values, atol=1e-5)
+        assert torch.allclose(row, logits1[0], atol=1e-4) and row.argmax() == logits1[0].argmax()

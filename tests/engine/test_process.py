@@ -1,8 +1,11 @@
 """The engine in a child process (inference/engine/process.py) behaves as the Engine it wraps."""
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -120,12 +123,34 @@ def test_a_killed_child_fails_what_was_open_and_the_next_call_starts_a_new_one(c
         engine.shutdown()
 
 
-def test_the_child_exits_when_its_parent_goes_away(checkpoint):
-    engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
-    engine.is_ready(BASE)
-    child = engine._child
-    child.conn.close()  # what the parent's death does to the pipe
-    assert child.process.wait(30) == 0
+PARENT = """
+import sys
+from inference.engine.config import EngineConfig
+from inference.engine.process import EngineProcess
+engine = EngineProcess({"tiny": sys.argv[1]}, EngineConfig(device="cpu", cpu_threads=1))
+engine.is_ready("tiny")
+print(engine.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_child_exits_when_its_parent_is_killed(checkpoint):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(checkpoint)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_shutdown_fails_open_requests_and_refuses_new_ones(checkpoint):
