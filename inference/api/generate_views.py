@@ -1,6 +1,6 @@
 """POST /v1/generate_response: JSON or a Server-Sent Events stream."""
 from asgiref.sync import sync_to_async
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse
 
 from inference.api import streaming
 from inference.api.serializers import GenerateSerializer
@@ -19,6 +19,6 @@ async def generate_response(request):
     generation = await generation_start(user=request.user, request=engine_request)
     if data["stream"]:
         events = streaming.stream(generation, engine_request, model_id, revision)
-        return StreamingHttpResponse(events, content_type="text/event-stream", headers=streaming.SSE_HEADERS)
+        return streaming.EventStream(events, generation)
     status, body = await streaming.collect(generation, engine_request, model_id, revision)
     return JsonResponse(body, status=status)

@@ -6,7 +6,7 @@ events are framed as chat.completion(.chunk) objects. Errors use the same (OpenA
 import time
 
 from asgiref.sync import sync_to_async
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse
 
 from inference.api import streaming
 from inference.api.serializers import GenerateSerializer
@@ -66,7 +66,7 @@ async def chat_completions(request):
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if data["stream"]:
         chunks = _chunks(generation, engine_request, model_id, include_usage)
-        return StreamingHttpResponse(chunks, content_type="text/event-stream", headers=streaming.SSE_HEADERS)
+        return streaming.EventStream(chunks, generation)
     revision = engine_request.adapter.revision if engine_request.adapter else 0
     status, answer = await streaming.collect(generation, engine_request, model_id, revision)
     if status != 200:

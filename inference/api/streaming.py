@@ -2,11 +2,29 @@
 import json
 import time
 
+from django.http import StreamingHttpResponse
+
 from inference.engine.types import GenerationRequest
 from tigercity.exceptions import error_body
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 FINISH_REASONS = {"stop": "stop", "length": "length", "cancelled": "stop"}
+
+
+class EventStream(StreamingHttpResponse):
+    """Server-Sent Events of one generation. Django closes a response once its request is over, even
+    when the client left before the first byte and the events were never read: closing this one
+    closes the generation too (the engine stops, the user's generation slot comes back)."""
+
+    def __init__(self, events, generation):
+        super().__init__(events, content_type="text/event-stream", headers=SSE_HEADERS)
+        self._generation = generation
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._generation.close()
 
 
 def sse(payload) -> str:
