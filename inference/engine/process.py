@@ -2,10 +2,9 @@
 
 Why a process: the engine thread runs Python between its torch calls (for a small model, most of a
 decode step), so any other Python thread of the same process — an ASGI server writing each token to
-its socket — takes the GIL from it at every token. Measured on 2 CPU cores: handing each token to an
-asyncio thread that writes it to a socket slows decoding by ~15 %; writing it to a pipe for another
-process to read costs ~4 %. So the server keeps its event loop, and the engine thread owns a process
-of its own, and writes each event straight to the pipe.
+its socket — takes the GIL from it at every token. So the server keeps its event loop, the engine
+thread owns a process of its own and writes each event straight to a pipe (bench/engine_process.py
+measures the two side by side).
 
 The child is `python -m inference.engine.process FD`: FD is its end of a socket pair; messages are
 pickled tuples (multiprocessing.connection framing). The parent sends ("init", bases, config, log
@@ -243,7 +242,7 @@ class _Child:
 
 # -- the child ----------------------------------------------------------------------------------------
 
-SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "submit", "forget_adapter"})
+SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "forget_adapter"})
 SLOW_OPS = frozenset({"create_adapter"})  # run off the command thread, so cancels are never held up
 
 

@@ -216,8 +216,8 @@ class BaseWorker:
             return
         try:
             if len(admitted) == 1:  # alone: exactly the forward it would get on an idle server
-                caches, logits = self.runner.prefill(admitted[0].prompt_ids, admitted[0].adapter_name)
-                caches = [caches]
+                cache, logits = self.runner.prefill(admitted[0].prompt_ids, admitted[0].adapter_name)
+                caches = [cache]
             else:
                 caches, logits = self.runner.prefill_many([r.prompt_ids for r in admitted],
                                                           [r.adapter_name for r in admitted])
