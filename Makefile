@@ -47,7 +47,7 @@ bench: install
 	$(BIN)/python bench/learning.py
 
 demo-weights: install
-	$(BIN)/python -m inference.engine.demo.build
+	$(BIN)/python -m tools.demo_weights.build
 
 clean:
 	rm -rf $(VENV) var

@@ -201,7 +201,7 @@ class InProcessEngine:
 
     def __init__(self, ckpt: Path, adapter_dirs: dict[str, Path]):
         from inference.engine.config import EngineConfig
-        from inference.engine.engine import Engine
+        from inference.engine.serving.engine import Engine
         from inference.engine.types import AdapterRef
 
         self.engine = Engine(bases={BASE: str(ckpt)}, config=EngineConfig())

@@ -60,9 +60,9 @@ class BareLoop:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        from inference.engine.advantages import group_advantages
+        from inference.engine.training.advantages import group_advantages
         from inference.engine.checkpoint import load_tokenizer
-        from inference.engine.logprobs import build_batch
+        from inference.engine.training.logprobs import build_batch
 
         self.torch = torch
         base = AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32, use_safetensors=True)
@@ -150,7 +150,7 @@ def main() -> None:
     import torch  # noqa: F401  (after the thread count is set)
 
     from inference.engine.checkpoint import inspect_checkpoint
-    from inference.engine.engine import Engine
+    from inference.engine.serving.engine import Engine
     from inference.engine.config import EngineConfig
     from inference.engine.types import AdapterRef, TrainingGroup, TrainingParams, TrainingRequest
 

@@ -36,7 +36,7 @@ def build_engine(bases: list[str] | None = None):
     if settings.TIGER["ENGINE_PROCESS"]:
         from inference.engine.process import EngineProcess as Engine
     else:
-        from inference.engine.engine import Engine
+        from inference.engine.serving.engine import Engine
 
     catalog = {m.name: m.checkpoint for m in base_models()}
     _engines_built += 1

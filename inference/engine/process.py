@@ -247,7 +247,7 @@ SLOW_OPS = frozenset({"create_adapter"})  # run off the command thread, so cance
 
 
 def _serve(conn: Connection) -> None:
-    from .engine import Engine  # torch loads here, in the child only
+    from .serving.engine import Engine  # torch loads here, in the child only
 
     op, _, (bases, config, log_level) = conn.recv()
     assert op == "init", op

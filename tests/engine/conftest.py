@@ -15,10 +15,10 @@ from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from inference.engine.adapters import write_initial_adapter
+from inference.engine.lora.adapters import write_initial_adapter
 from inference.engine.files import WEIGHTS_NAME as WEIGHTS_FILE
 from inference.engine.config import EngineConfig
-from inference.engine.engine import Engine
+from inference.engine.serving.engine import Engine
 from inference.engine.types import AdapterRef, GenerationRequest, LoraSpec, SamplingParams
 
 BASE = "tiny"

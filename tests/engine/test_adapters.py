@@ -6,8 +6,8 @@ import torch
 from peft import PeftModel
 from safetensors.torch import load_file
 
-from inference.engine.adapter_cache import BASE_ADAPTER, AdapterCache, AdapterSlotsBusy
-from inference.engine.adapters import copy_adapter, write_initial_adapter
+from inference.engine.lora.manager import BASE_ADAPTER, AdapterCache, AdapterSlotsBusy
+from inference.engine.lora.adapters import copy_adapter, write_initial_adapter
 from inference.engine.files import CONFIG_NAME as CONFIG_FILE, WEIGHTS_NAME as WEIGHTS_FILE
 from inference.engine.checkpoint import load_checkpoint
 from inference.engine.errors import AdapterLoadError
@@ -113,12 +113,12 @@ def test_requests_for_more_adapters_than_slots_wait_for_a_free_slot(make_engine,
     engine = make_engine(adapter_cache_size=1)
     a, b = adapter_factory("a", seed=1), adapter_factory("b", seed=2)
     streams = [Stream(), Stream()]
-    with engine._worker("tiny").paused():
+    with engine._loop("tiny").paused():
         engine.submit(request("Hello", request_id="a", adapter=a, max_tokens=10), streams[0])
         engine.submit(request("Hello", request_id="b", adapter=b, max_tokens=10), streams[1])
     assert [s.wait().last.kind for s in streams] == ["done", "done"]
     assert engine.stats("tiny")["max_rows"] == 1
-    assert engine._worker("tiny").adapters.loaded() == [("b", 0)]
+    assert engine._loop("tiny").adapters.loaded() == [("b", 0)]
 
 
 def test_forgetting_a_deleted_model_unloads_its_revisions_once_unused(base_model, adapter_factory):
@@ -138,4 +138,4 @@ def test_the_engine_forgets_a_models_adapters(engine, adapter_factory, run):
     run("Hi", adapter=adapter_factory("a", seed=1))
     engine.forget_adapter("tiny", "a")
     run("Hi")  # the command runs between two steps, before this request
-    assert engine._worker("tiny").adapters.loaded() == []
+    assert engine._loop("tiny").adapters.loaded() == []

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from inference.engine.advantages import (
+from inference.engine.training.advantages import (
     STD_EPS, group_advantages, group_reason, has_signal, no_signal_reason, population_std, reward_stats,
 )
 

@@ -8,7 +8,7 @@ PROMPTS = ("Hello there", "Write a haiku about tigers, please", "Hi")
 def run_together(engine, reqs):
     """Submit requests so that they reach the engine loop in the same step."""
     streams = [Stream() for _ in reqs]
-    with engine._worker("tiny").paused():
+    with engine._loop("tiny").paused():
         for req, stream in zip(reqs, streams):
             engine.submit(req, stream)
     return [s.wait() for s in streams]
@@ -54,7 +54,7 @@ def test_a_request_joining_mid_generation_gets_the_same_greedy_tokens_as_alone(e
     alone = [outputs(run_together(engine, [r]))[0] for r in [first, *joiners]]
     assert [tokens for _, tokens in alone] == [30, 16, 40], "every request runs to max_tokens"
 
-    worker = engine._workers["tiny"]
+    worker = engine._loops["tiny"]
     joined = [Stream() for _ in joiners]
     start = worker.stats["decode_steps"]
 
@@ -91,7 +91,7 @@ def test_rows_leaving_the_batch_take_their_padding_columns_with_them():
     import torch
     from transformers import DynamicCache
 
-    from inference.engine.batch import Join, RunningBatch
+    from inference.engine.serving.batch import Join, RunningBatch
 
     def prefilled(length, n_rows, fill):
         kv = torch.full((1, 2, length, 4), float(fill))  # (1, H, P, D)
@@ -138,7 +138,7 @@ def test_prompts_prefilled_together_get_the_caches_and_logits_each_gets_alone(en
 
     a = adapter_factory("a", seed=1)
     run("warm", max_tokens=1, adapter=a)  # weights and adapter loaded
-    worker = engine._worker("tiny")
+    worker = engine._loop("tiny")
     name = worker.adapters.acquire(a)
     try:
         prompts = [render_prompt(worker.checkpoint.tokenizer, [{"role": "user", "content": p}]) for p in PROMPTS]

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from inference.engine.config import EngineConfig
-from inference.engine.engine import Engine
+from inference.engine.serving.engine import Engine
 from inference.engine.errors import CheckpointError, ContextLengthExceeded, EngineUnavailable, QueueFull, UnknownBaseModel
-from inference.engine.request import RequestState, Sequence
+from inference.engine.serving.request import RequestState, SequenceState
 from inference.engine.types import AdapterRef, GenerationRequest
 
 from .conftest import CONTEXT, Stream, build_tokenizer, request
@@ -34,7 +34,7 @@ def test_eos_ends_with_stop_and_flushes_held_back_text():
     tok = build_tokenizer()
     eot = tok.convert_tokens_to_ids("<|eot_id|>")
     state = RequestState(request("x", stop=("ab",)), lambda e: None, [1, 2, 3], max_tokens=10)
-    seq = Sequence(state, 0, tok, frozenset({eot}), generator=None)
+    seq = SequenceState(state, 0, tok, frozenset({eot}), generator=None)
     a = tok.convert_tokens_to_ids("a")
     assert seq.accept(a) == ""  # "a" could start the stop string "ab"
     assert seq.accept(eot) == "a" and seq.finish_reason == "stop" and seq.num_tokens == 2
@@ -96,7 +96,7 @@ def test_cancellation_frees_the_slot_and_stops_tokens(make_engine):
 def test_cancelling_a_waiting_request_finishes_it_at_once(make_engine):
     engine = make_engine(max_batch_size=1)
     running, waiting = Stream(), Stream()
-    with engine._worker("tiny").paused():
+    with engine._loop("tiny").paused():
         engine.submit(request("Hello", request_id="a", max_tokens=150), running)
         engine.submit(request("Hi", request_id="b", max_tokens=5), waiting)
         engine.cancel("b")
@@ -110,7 +110,7 @@ def test_cancelling_a_waiting_request_finishes_it_at_once(make_engine):
 def test_the_waiting_queue_has_a_limit(make_engine):
     engine = make_engine(max_queue=1)
     first = Stream()
-    with engine._worker("tiny").paused():
+    with engine._loop("tiny").paused():
         engine.submit(request(request_id="a"), first)
         with pytest.raises(QueueFull) as info:
             engine.submit(request(request_id="b"), Stream())
@@ -129,7 +129,7 @@ def test_a_request_whose_adapter_cannot_load_fails_alone_and_the_loop_keeps_serv
 
 def test_an_exception_in_a_decode_step_fails_the_batch_and_the_loop_keeps_serving(engine, run):
     run("warm up")  # loads the weights
-    runner = engine._worker("tiny").runner
+    runner = engine._loop("tiny").runner
     real_decode = runner.decode
 
     def broken(batch):
@@ -149,14 +149,14 @@ def test_a_callback_that_raises_cancels_only_its_request(engine, run):
 
     engine.submit(request("Hello", request_id="bad", max_tokens=50), explode)
     assert run("Hello", request_id="good").last.kind == "done"
-    worker = engine._worker("tiny")
+    worker = engine._loop("tiny")
     assert len(worker.batch) == 0 and not worker._active
 
 
 def test_a_request_id_cannot_run_twice_at_once(make_engine):
     engine = make_engine()
     first = Stream()
-    with engine._worker("tiny").paused():
+    with engine._loop("tiny").paused():
         engine.submit(request(request_id="same"), first)
         with pytest.raises(ValueError, match="same"):
             engine.submit(request(request_id="same"), Stream())

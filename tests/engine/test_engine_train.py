@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inference.engine import train_task
+from inference.engine.training import session
 from inference.engine.files import WEIGHTS_NAME as WEIGHTS_FILE
 from inference.engine.types import AdapterRef, LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
 
@@ -30,7 +30,7 @@ def test_a_training_writes_a_new_revision_and_the_cache_serves_it(engine, adapte
     before, after = load_file(f"{source.path}/{WEIGHTS_FILE}"), load_file(tmp_path / "rev-1" / WEIGHTS_FILE)
     assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
 
-    worker = engine._worker(BASE)
+    worker = engine._loop(BASE)
     assert ("a", 1) in worker.adapters.loaded()  # adopted: the next request needs no load
     names = set(worker.adapters.peft_model.peft_config)
     run("Hi", adapter=AdapterRef(key="a", revision=1, path=str(tmp_path / "rev-1")))
@@ -45,7 +45,7 @@ def test_a_training_without_signal_changes_nothing_and_leaves_no_adapter_behind(
     result = engine.train(training(source, tmp_path / "rev-1", groups=flat)).result(timeout=60)
     assert not result.changed and result.reason
     assert not (tmp_path / "rev-1").exists()
-    assert len(engine._worker(BASE).adapters.peft_model.peft_config) == 1
+    assert len(engine._loop(BASE).adapters.peft_model.peft_config) == 1
 
 
 def test_an_untouched_revision_zero_trains_from_its_lora_settings(engine, tmp_path):
@@ -64,15 +64,15 @@ def test_generations_keep_streaming_during_a_training_and_their_revision_keeps_i
     engine.submit(request("Hello there", request_id="g", adapter=source, max_tokens=60), alone)
     alone.wait()
 
-    worker = engine._worker(BASE)
+    worker = engine._loop(BASE)
     steps_seen = []  # decode steps done when each training unit ran
-    real_job = train_task.TrainingTask.step
+    real_job = session.TrainingSession.step
 
     def spy(self, *args):
         steps_seen.append(worker.stats["decode_steps"])
         return real_job(self, *args)
 
-    monkeypatch.setattr(train_task.TrainingTask, "step", spy)
+    monkeypatch.setattr(session.TrainingSession, "step", spy)
     stream = Stream()
     with worker.paused():
         engine.submit(request("Hello there", request_id="g", adapter=source, max_tokens=60), stream)
@@ -92,14 +92,14 @@ def test_a_failing_training_fails_its_future_drops_its_adapter_and_the_loop_keep
     bad = training(source, tmp_path / "rev-1", groups=(TrainingGroup(CONTEXT, ("x",), ()),))  # no reward
     with pytest.raises(ValueError, match="reward"):
         engine.train(bad).result(timeout=60)
-    worker = engine._worker(BASE)
+    worker = engine._loop(BASE)
     assert len(worker.adapters.peft_model.peft_config) == 1
     assert run("Hi", adapter=source).last.kind == "done"
 
 
 def test_a_training_cancelled_before_it_starts_does_nothing(engine, adapter_factory, tmp_path):
     source = adapter_factory("a", seed=1)
-    with engine._worker(BASE).paused():
+    with engine._loop(BASE).paused():
         future: Future = engine.train(training(source, tmp_path / "rev-1"))
         assert future.cancel()
     later = engine.train(training(source, tmp_path / "rev-2"))

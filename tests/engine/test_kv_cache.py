@@ -2,8 +2,8 @@
 import torch
 from transformers.cache_utils import DynamicLayer
 
-from inference.engine import kv_cache
-from inference.engine.kv_cache import GrowableLayer
+from inference.engine.serving import kv_cache
+from inference.engine.serving.kv_cache import GrowableLayer
 
 
 def test_a_growable_layer_holds_what_a_dynamic_layer_holds_through_updates_and_edits(monkeypatch):

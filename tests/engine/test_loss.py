@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from inference.engine.loss import clipped_objective, grpo_loss, k3_kl
+from inference.engine.training.rl_loss import clipped_objective, grpo_loss, k3_kl
 
 
 def _ones_mask(b, t):

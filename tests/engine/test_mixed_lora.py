@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from inference.engine.adapter_cache import BASE_ADAPTER, AdapterCache
+from inference.engine.lora.manager import BASE_ADAPTER, AdapterCache
 from inference.engine.checkpoint import load_checkpoint
 from inference.engine.types import LoraSpec
 

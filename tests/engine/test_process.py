@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from inference.engine.config import EngineConfig
-from inference.engine.engine import Engine
+from inference.engine.serving.engine import Engine
 from inference.engine.errors import ContextLengthExceeded, EngineUnavailable, QueueFull, UnknownBaseModel
 from inference.engine.process import EngineProcess
 from inference.engine.types import LoraSpec, TrainingGroup, TrainingParams, TrainingRequest

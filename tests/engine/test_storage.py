@@ -7,10 +7,11 @@ import pytest
 import torch
 from peft import PeftModel
 
-from inference.engine import files, storage
+from inference.engine import files
+from inference.engine.lora import saving as storage
 from inference.engine.files import export_zip, remove_orphans, stream_zip
-from inference.engine.storage import write_revision
-from inference.engine.training import adapter_parameters
+from inference.engine.lora.saving import write_revision
+from inference.engine.training.reward_update import adapter_parameters
 from tests.engine._tiny import tiny_llama, tiny_peft, tiny_tokenizer
 
 

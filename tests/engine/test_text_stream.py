@@ -1,8 +1,8 @@
 """Incremental detokenisation, stop strings and token choice, without a model."""
 import torch
 
-from inference.engine.detokenizer import IncrementalDetokenizer, StopStrings
-from inference.engine.sampling import make_generator, sample_next
+from inference.engine.serving.detokenizer import IncrementalDetokenizer, StopStrings
+from inference.engine.serving.sampling import make_generator, sample_next
 
 from .conftest import build_tokenizer
 

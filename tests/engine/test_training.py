@@ -1,9 +1,9 @@
-"""TrainingJob on a tiny random Llama with LoRA: it learns from rewards, touches only its adapter,
+"""RewardUpdate on a tiny random Llama with LoRA: it learns from rewards, touches only its adapter,
 leaves the model ready for generation between steps, and does nothing when there is no signal."""
 import torch
 
-from inference.engine.logprobs import build_batch, sequence_logprobs
-from inference.engine.training import TrainingJob, adapter_parameters, plan_micro_batches
+from inference.engine.training.logprobs import build_batch, sequence_logprobs
+from inference.engine.training.reward_update import RewardUpdate, adapter_parameters, plan_micro_batches
 from inference.engine.types import TrainingGroup, TrainingParams
 from tests.engine._tiny import tiny_peft
 
@@ -12,7 +12,7 @@ GOOD, BAD = "Yes, it is blue.", "No."
 FAST = TrainingParams(learning_rate=1e-2, learning_steps=4, beta=0.04, epsilon=0.2)
 
 
-def run(job: TrainingJob, limit: int = 100) -> int:
+def run(job: RewardUpdate, limit: int = 100) -> int:
     """Step a job to the end; returns the number of calls."""
     for calls in range(1, limit + 1):
         if job.step():
@@ -34,7 +34,7 @@ def snapshot(model):
 def test_a_rewarded_response_gains_probability_and_a_penalised_one_loses_it():
     model, tokenizer = tiny_peft(dropout=0.1)
     before = response_logprobs(model, tokenizer, [GOOD, BAD])
-    job = TrainingJob(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD, BAD), (1.0, -1.0)),), FAST, 128)
+    job = RewardUpdate(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD, BAD), (1.0, -1.0)),), FAST, 128)
     calls = run(job)
     after = response_logprobs(model, tokenizer, [GOOD, BAD])
     assert after[0] > before[0] + 0.5 and after[1] < before[1] - 0.5, (before, after)
@@ -49,7 +49,7 @@ def test_a_rewarded_response_gains_probability_and_a_penalised_one_loses_it():
 def test_a_single_thumbs_up_raises_the_probability_of_its_response():
     model, tokenizer = tiny_peft()
     before = response_logprobs(model, tokenizer, [GOOD])
-    run(TrainingJob(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD,), (1.0,)),), FAST, 128))
+    run(RewardUpdate(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD,), (1.0,)),), FAST, 128))
     assert response_logprobs(model, tokenizer, [GOOD])[0] > before[0] + 0.5
 
 
@@ -57,7 +57,7 @@ def test_only_the_trained_adapter_changes_bitwise():
     model, tokenizer = tiny_peft(("user1", "user2", "user3"))
     before = snapshot(model)
     group = TrainingGroup(CONTEXT, (GOOD, BAD, "Maybe."), (1.0, -1.0, 0.0))
-    run(TrainingJob(model, tokenizer, "user2", (group,), FAST, 128))
+    run(RewardUpdate(model, tokenizer, "user2", (group,), FAST, 128))
     trained = {id(p) for p in adapter_parameters(model, "user2")}
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     assert changed, "the adapter did not move"
@@ -71,7 +71,7 @@ def test_the_model_is_left_as_found_between_steps_and_can_generate_with_explicit
     model, tokenizer = tiny_peft()
     model.set_adapter("user2")
     flags = {name: p.requires_grad for name, p in model.named_parameters()}
-    job = TrainingJob(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD, BAD), (2.0, 0.0)),), FAST, 128)
+    job = RewardUpdate(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD, BAD), (2.0, 0.0)),), FAST, 128)
     ids = torch.tensor([[1, 2, 3, 4]])
     while not job.step():
         assert not model.training
@@ -87,7 +87,7 @@ def test_no_signal_finishes_at_once_and_touches_nothing():
     model, tokenizer = tiny_peft()
     before = snapshot(model)
     groups = (TrainingGroup(CONTEXT, (GOOD, BAD), (3.0, 3.0)), TrainingGroup(CONTEXT, (GOOD,), (0.0,)))
-    job = TrainingJob(model, tokenizer, "user1", groups, FAST, 128)
+    job = RewardUpdate(model, tokenizer, "user1", groups, FAST, 128)
     assert job.step() is True
     r = job.result
     assert not r.changed and r.steps == 0 and r.tokens == 0 and r.loss is None
@@ -98,7 +98,7 @@ def test_no_signal_finishes_at_once_and_touches_nothing():
 def test_all_equal_rewards_say_so():
     model, tokenizer = tiny_peft()
     groups = (TrainingGroup(CONTEXT, (GOOD, BAD), (3.0, 3.0)), TrainingGroup(CONTEXT, (GOOD, BAD, "x"), (3, 3, 3)))
-    job = TrainingJob(model, tokenizer, "user1", groups, FAST, 128)
+    job = RewardUpdate(model, tokenizer, "user1", groups, FAST, 128)
     run(job)
     assert job.result.reason == "all rewards in every group are equal (3.0): nothing to learn"
 
@@ -108,7 +108,7 @@ def test_micro_batches_give_the_same_update_as_one_batch():
     results = []
     for budget in (10_000, 1):  # one micro-batch; one sequence per micro-batch
         model, tokenizer = tiny_peft()
-        job = TrainingJob(model, tokenizer, "user1", (group,), FAST, 128, micro_batch_tokens=budget)
+        job = RewardUpdate(model, tokenizer, "user1", (group,), FAST, 128, micro_batch_tokens=budget)
         calls = run(job)
         results.append(([p.detach().clone() for p in adapter_parameters(model, "user1")], calls, job.result))
     (one, one_calls, one_result), (many, many_calls, many_result) = results
@@ -128,7 +128,7 @@ def test_micro_batch_plan_respects_the_padded_token_budget():
 def test_duration_comes_from_the_clock_and_a_finished_job_stays_finished():
     ticks = iter([10.0, 10.25])
     model, tokenizer = tiny_peft()
-    job = TrainingJob(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD,), (0.0,)),), FAST, 128,
+    job = RewardUpdate(model, tokenizer, "user1", (TrainingGroup(CONTEXT, (GOOD,), (0.0,)),), FAST, 128,
                       clock=lambda: next(ticks))
     assert job.step() and job.result.duration_ms == 250
     assert job.step() and job.done

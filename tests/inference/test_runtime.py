@@ -1,5 +1,5 @@
 """Where the embedded engine runs: a child process by default, threads of this process on request."""
-from inference.engine.engine import Engine
+from inference.engine.serving.engine import Engine
 from inference.engine.process import EngineProcess
 from inference.runtime import build_engine
 

@@ -1,6 +1,6 @@
 """Built-in demo weights: tiny Llama checkpoints that stand in for the real base models.
 
-Built by `python -m inference.engine.demo.build`; the result lives in `weights/` and is committed,
+Built by `python -m tools.demo_weights.build`; the result lives in `weights/` and is committed,
 so a fresh checkout can chat without downloading anything.
 """
 from pathlib import Path

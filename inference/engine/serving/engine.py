@@ -8,15 +8,15 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
-from .adapters import copy_adapter, write_initial_adapter
-from .chat import render_prompt
-from .checkpoint import CheckpointInfo, inspect_checkpoint
-from .config import EngineConfig
-from .errors import ContextLengthExceeded, EngineUnavailable, UnknownBaseModel
+from ..lora.adapters import copy_adapter, write_initial_adapter
+from ..chat import render_prompt
+from ..checkpoint import CheckpointInfo, inspect_checkpoint
+from ..config import EngineConfig
+from ..errors import ContextLengthExceeded, EngineUnavailable, UnknownBaseModel
 from .request import Event, RequestState
-from .train_task import TrainingTask
-from .types import AdapterRef, GenerationRequest, LoraSpec, SamplingParams, TrainingRequest
-from .worker import BaseWorker
+from ..training.session import TrainingSession
+from ..types import AdapterRef, GenerationRequest, LoraSpec, SamplingParams, TrainingRequest
+from .base_loop import BaseModelLoop
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Engine:
         self._paths = dict(bases)
         self._infos: dict[str, CheckpointInfo] = {}
         self._tokenizer_locks: dict[str, threading.Lock] = {}
-        self._workers: dict[str, BaseWorker] = {}
+        self._loops: dict[str, BaseModelLoop] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -54,12 +54,12 @@ class Engine:
 
     def start(self, base: str) -> None:
         """Start loading a base's weights now rather than at its first request."""
-        self._worker(base)
+        self._loop(base)
 
     def is_ready(self, base: str) -> bool:
         """Whether a base's weights are loaded (False while loading, not started, or failed)."""
-        worker = self._workers.get(base)
-        return worker is not None and worker.ready.is_set() and worker.error is None
+        loop = self._loops.get(base)
+        return loop is not None and loop.ready.is_set() and loop.error is None
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -76,13 +76,13 @@ class Engine:
         if len(prompt) >= context:
             raise ContextLengthExceeded(len(prompt), context)
         max_tokens = min(req.params.max_tokens, context - len(prompt))
-        self._worker(req.base).submit(RequestState(req, on_event, prompt, max_tokens))
+        self._loop(req.base).submit(RequestState(req, on_event, prompt, max_tokens))
 
     def cancel(self, request_id: str) -> None:
         """Stop a generation within one decode step: Finished(..., "cancelled") per unfinished
         index, then Done. Unknown or finished ids are ignored."""
-        for worker in list(self._workers.values()):
-            worker.cancel(request_id)
+        for loop in list(self._loops.values()):
+            loop.cancel(request_id)
 
     # -- adapters ---------------------------------------------------------------------------------
 
@@ -101,11 +101,11 @@ class Engine:
     def forget_adapter(self, base: str, key: str) -> None:
         """Unload every cached revision of a user model (deleted): now, or when its running
         requests end. A base that is not running has nothing to unload."""
-        worker = self._workers.get(base)
-        if worker is None or worker.error is not None:
+        loop = self._loops.get(base)
+        if loop is None or loop.error is not None:
             return
         try:
-            worker.call(lambda: worker.adapters.forget(key) if worker.adapters else None)
+            loop.call(lambda: loop.adapters.forget(key) if loop.adapters else None)
         except EngineUnavailable:
             pass  # a stopped engine holds no adapters
 
@@ -115,7 +115,7 @@ class Engine:
         """Queue a training on the base's engine thread; the future resolves to a TrainingResult
         once the new revision is written to req.dest_path (when the weights changed)."""
         future: Future = Future()
-        self._worker(req.base).train(TrainingTask(req, future))
+        self._loop(req.base).train(TrainingSession(req, future))
         return future
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -124,15 +124,15 @@ class Engine:
         """Stop every engine thread; requests still in flight get Failed."""
         with self._lock:
             self._closed = True
-            workers = list(self._workers.values())
-        for worker in workers:
-            worker.stop(timeout)
+            loops = list(self._loops.values())
+        for loop in loops:
+            loop.stop(timeout)
 
     def stats(self, base: str) -> dict:
         """Counters of a base's engine thread (decode steps, prefills, largest batch seen) and how
         many requests it has open (submitted and not yet closed)."""
-        worker = self._workers.get(base)
-        return {**worker.stats, "open_requests": worker.open_requests} if worker is not None else {}
+        loop = self._loops.get(base)
+        return {**loop.stats, "open_requests": loop.open_requests} if loop is not None else {}
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -149,17 +149,17 @@ class Engine:
                 self._tokenizer_locks[base] = threading.Lock()
             return self._infos[base]
 
-    def _worker(self, base: str) -> BaseWorker:
-        worker = self._workers.get(base)
-        if worker is not None:
-            return worker
+    def _loop(self, base: str) -> BaseModelLoop:
+        loop = self._loops.get(base)
+        if loop is not None:
+            return loop
         info = self._info(base)
         with self._lock:
             if self._closed:
                 raise EngineUnavailable("The engine is shutting down")
-            if base not in self._workers:
-                self._workers[base] = BaseWorker(base, info, self.config)
-            return self._workers[base]
+            if base not in self._loops:
+                self._loops[base] = BaseModelLoop(base, info, self.config)
+            return self._loops[base]
 
     def _render(self, base: str, messages: Sequence[dict]) -> list[int]:
         info = self._info(base)

@@ -5,7 +5,7 @@ import logging
 from collections.abc import Callable
 
 from .detokenizer import IncrementalDetokenizer, StopStrings
-from .types import Done, Failed, Finished, GenerationRequest, TextDelta
+from ..types import Done, Failed, Finished, GenerationRequest, TextDelta
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class RequestState:
         self.prompt_ids = prompt_ids
         self.max_tokens = max_tokens  # clamped: prompt + completion <= context length
         self.adapter_name: str | None = None  # set while the request holds its adapter
-        self.sequences: list[Sequence] = []
+        self.sequences: list[SequenceState] = []
         self.closed = False
         self.on_close: Callable[[RequestState], None] | None = None  # runs just before Done/Failed
         self._on_event = on_event
@@ -81,7 +81,7 @@ class RequestState:
         self.closed = True
 
 
-class Sequence:
+class SequenceState:
     """One row of the running batch: candidate `index` of a request, with its own text stream."""
 
     def __init__(self, request: RequestState, index: int, tokenizer, eos_token_ids: frozenset[int], generator):

@@ -1,6 +1,6 @@
 """Build the built-in demo checkpoints: corpus -> BPE tokenizer -> tiny Llama -> safetensors.
 
-    python -m inference.engine.demo.build [--seconds 180] [--out DIR] [--threads 2] [--resume]
+    python -m tools.demo_weights.build [--seconds 180] [--out DIR] [--threads 2] [--resume]
 
 Generates the templated corpus in both chat formats (Llama 3.1 Instruct, DeepSeek-R1-Distill-Llama),
 trains one byte-level BPE vocabulary on it, trains one ~2M-parameter LlamaForCausalLM on the
@@ -24,7 +24,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 
-from . import WEIGHTS_DIR, corpus, tokenizer  # noqa: E402
+from inference.engine.demo import WEIGHTS_DIR  # noqa: E402
+from . import corpus, tokenizer  # noqa: E402
 from .formats import FORMATS, ChatFormat  # noqa: E402
 from .train import Example, TrainConfig, train  # noqa: E402
 
@@ -100,7 +101,7 @@ small arithmetic. It gets the form right far more often than the content: it cop
 of a sum but often not its result, which leaves reward training something to improve. Anything
 else gets an honest "I am only a small demo model".
 
-Made by `python -m inference.engine.demo.build` (TigerCity repository): a templated corpus
+Made by `python -m tools.demo_weights.build` (TigerCity repository): a templated corpus
 (`inference/engine/demo/corpus.py`, seed {seed}), a byte-level BPE tokenizer trained on it, then
 {seconds:.0f} s of AdamW on {threads} CPU threads in {sessions} session(s) ({steps} steps, {tokens} tokens,
 final loss {loss} on the assistant tokens; see build_info.json).

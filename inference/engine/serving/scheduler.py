@@ -5,7 +5,7 @@ from collections import deque
 from collections.abc import Callable
 
 from .request import RequestState
-from .types import AdapterRef
+from ..types import AdapterRef
 
 
 class Scheduler:

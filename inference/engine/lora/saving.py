@@ -11,7 +11,7 @@ from pathlib import Path
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import save_file
 
-from .files import WEIGHTS_NAME, atomic_directory
+from ..files import WEIGHTS_NAME, atomic_directory
 
 
 def write_revision(peft_model, adapter_name: str, dest_path: str | os.PathLike) -> Path:

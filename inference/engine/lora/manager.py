@@ -10,10 +10,10 @@ from peft import PeftModel, get_peft_model
 from peft.tuners.lora import LoraLayer
 
 from .adapters import check_adapter_dir, lora_config
-from .checkpoint import MODEL_BUILD_LOCK
-from .errors import AdapterLoadError
-from .mixed_lora import BASE_ADAPTER, MixedLora
-from .types import AdapterRef, LoraSpec
+from ..checkpoint import MODEL_BUILD_LOCK
+from ..errors import AdapterLoadError
+from .layers import BASE_ADAPTER, MixedLora
+from ..types import AdapterRef, LoraSpec
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from .kv_cache import GrowableLayer
-from .request import Sequence
+from .request import SequenceState
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Join:
     """Rows prefilled together from ONE prompt (a request's n candidates) that join the batch."""
 
     cache: DynamicCache  # batch 1: (1, H, P, D) per layer
-    rows: list[Sequence]
+    rows: list[SequenceState]
     next_tokens: list[int]  # the token each row sampled from the prefill, fed at the next step
 
 
@@ -33,7 +33,7 @@ class RunningBatch:
 
     def __init__(self, device: torch.device):
         self.device = device
-        self.rows: list[Sequence] = []
+        self.rows: list[SequenceState] = []
         self.cache: DynamicCache | None = None
         self.mask: torch.Tensor | None = None  # (B, T) long, 1 for real tokens
         self.positions: torch.Tensor | None = None  # (B,) long, position id of next_tokens

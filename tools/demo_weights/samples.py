@@ -1,6 +1,6 @@
 """Print what the demo checkpoints answer to a visitor's first questions, and how often sums are right.
 
-    python -m inference.engine.demo.samples [--dir DIR ...] [--arithmetic 200]
+    python -m tools.demo_weights.samples [--dir DIR ...] [--arithmetic 200]
 
 Greedy decoding, so the output is what `temperature=0` would give in the Playground.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from . import DEMO_CHECKPOINTS
+from inference.engine.demo import DEMO_CHECKPOINTS
 
 PROMPTS = [
     "Hello!", "hi", "How are you?", "Who are you?", "What can you do?", "What is 2 + 3?",

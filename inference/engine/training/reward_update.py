@@ -27,8 +27,8 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 
 from .advantages import group_advantages, has_signal, no_signal_reason, reward_stats
 from .logprobs import Encoded, collate, encode_pair, pad_id, sequence_logprobs
-from .loss import grpo_loss
-from .types import TrainingGroup, TrainingParams, TrainingResult
+from .rl_loss import grpo_loss
+from ..types import TrainingGroup, TrainingParams, TrainingResult
 
 MICRO_BATCH_TOKENS = 8192  # padded tokens per forward/backward; bounds activation memory and call time
 
@@ -90,7 +90,7 @@ def plan_micro_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
     return batches
 
 
-class TrainingJob:
+class RewardUpdate:
     """Train `adapter_name` of `peft_model` on rewarded responses; call `step()` until it returns
     True, then read `result`.
 

@@ -16,10 +16,10 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
-from .checkpoint import MODEL_BUILD_LOCK
-from .errors import AdapterLoadError
-from .files import CONFIG_NAME, WEIGHTS_NAME, atomic_directory, copy_directory
-from .types import TARGET_MODULES, LoraSpec
+from ..checkpoint import MODEL_BUILD_LOCK
+from ..errors import AdapterLoadError
+from ..files import CONFIG_NAME, WEIGHTS_NAME, atomic_directory, copy_directory
+from ..types import TARGET_MODULES, LoraSpec
 
 
 

@@ -16,21 +16,21 @@ from contextlib import contextmanager
 
 import torch
 
-from .adapter_cache import AdapterCache
+from ..lora.manager import AdapterCache
 from .batch import Join, RunningBatch
-from .checkpoint import Checkpoint, CheckpointInfo, load_checkpoint
-from .config import EngineConfig
-from .errors import CheckpointError, EngineError, EngineUnavailable, QueueFull
-from .request import RequestState, Sequence
+from ..checkpoint import Checkpoint, CheckpointInfo, load_checkpoint
+from ..config import EngineConfig
+from ..errors import CheckpointError, EngineError, EngineUnavailable, QueueFull
+from .request import RequestState, SequenceState
 from .runner import ModelRunner
 from .sampling import make_generator, sample_next
 from .scheduler import Scheduler
-from .train_task import TrainingTask
-from .types import TextDelta
+from ..training.session import TrainingSession
+from ..types import TextDelta
 
 logger = logging.getLogger(__name__)
 
-class BaseWorker:
+class BaseModelLoop:
     """One engine loop thread per base model (lazy: the weights load on the thread itself)."""
 
     def __init__(self, base: str, info: CheckpointInfo, config: EngineConfig):
@@ -42,7 +42,7 @@ class BaseWorker:
         self._incoming: list[RequestState] = []
         self._cancels: list[str] = []
         self._commands: list[Callable[[], None]] = []
-        self._trainings: deque[TrainingTask] = deque()
+        self._trainings: deque[TrainingSession] = deque()
         self._active: set[str] = set()  # request ids submitted and not yet closed
         self._waiting = 0  # submitted, not yet running (QueueFull counts these)
         self._stopping = False
@@ -90,7 +90,7 @@ class BaseWorker:
                 self._cancels.append(request_id)
                 self._cv.notify()
 
-    def train(self, task: TrainingTask) -> None:
+    def train(self, task: TrainingSession) -> None:
         """Queue a training; trainings of a base run one after another, interleaved with decoding."""
         with self._cv:
             self._check_open()
@@ -242,7 +242,7 @@ class BaseWorker:
             params = request.req.params
             seed = params.seed if params.seed is not None else secrets.randbits(62)
             request.sequences = [
-                Sequence(request, i, self.checkpoint.tokenizer, self.checkpoint.eos_token_ids,
+                SequenceState(request, i, self.checkpoint.tokenizer, self.checkpoint.eos_token_ids,
                          make_generator(seed + i, self.checkpoint.device))
                 for i in range(request.n)
             ]
@@ -276,12 +276,12 @@ class BaseWorker:
         keep = [i for i, (row, token) in enumerate(zip(batch.rows, sampled.tolist())) if self._accept(row, token)]
         self._drop_rows(keep)
 
-    def _sample(self, logits: torch.Tensor, rows: list[Sequence]) -> torch.Tensor:
+    def _sample(self, logits: torch.Tensor, rows: list[SequenceState]) -> torch.Tensor:
         params = [row.request.req.params for row in rows]
         return sample_next(logits, [p.temperature for p in params], [p.top_p for p in params],
                            [row.generator for row in rows])
 
-    def _accept(self, row: Sequence, token: int) -> bool:
+    def _accept(self, row: SequenceState, token: int) -> bool:
         """Give a row its token and stream the text; True while the row keeps decoding."""
         request = row.request
         if request.closed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from transformers import DynamicCache
 
-from .adapter_cache import AdapterCache
+from ..lora.manager import AdapterCache
 from .batch import RunningBatch
 from .kv_cache import new_cache
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .chat import render_prompt
+from ..chat import render_prompt
 
 # End-of-turn markers of common chat templates, preferred over a base tokenizer's generic eos
 # (a Llama-3 tokenizer whose eos is <|end_of_text|> still ends assistant turns with <|eot_id|>).

@@ -4,14 +4,14 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 
-from .adapter_cache import AdapterCache
-from .types import AdapterRef, TrainingRequest, TrainingResult
+from ..lora.manager import AdapterCache
+from ..types import AdapterRef, TrainingRequest, TrainingResult
 
 logger = logging.getLogger(__name__)
 
 
-class TrainingTask:
-    """Drives one `training.TrainingJob` to its end and registers the revision it writes.
+class TrainingSession:
+    """Drives one `training.RewardUpdate` to its end and registers the revision it writes.
 
     The source revision is loaded under a FRESH adapter name (never the cached one: generations of
     that revision keep running on its weights). When the job changed the weights, storage writes
@@ -53,17 +53,17 @@ class TrainingTask:
     def _start(self, adapters: AdapterCache, tokenizer, context_length: int) -> bool:
         if not self.future.set_running_or_notify_cancel():
             return True  # the caller cancelled before it started
-        from .training import TrainingJob  # the training engineer's module; imported when needed
+        from .reward_update import RewardUpdate  # the training engineer's module; imported when needed
 
         self._adapter_name = adapters.load_detached(self.req.source, spec=self.req.lora)
-        self._job = TrainingJob(
+        self._job = RewardUpdate(
             adapters.peft_model, tokenizer, self._adapter_name, self.req.groups, self.req.params, context_length
         )
         return False
 
     def _complete(self, adapters: AdapterCache, result: TrainingResult) -> None:
         if result.changed:
-            from .storage import write_revision
+            from ..lora.saving import write_revision
 
             write_revision(adapters.peft_model, self._adapter_name, self.req.dest_path)
             ref = AdapterRef(key=self.req.source.key, revision=self.req.dest_revision, path=self.req.dest_path)

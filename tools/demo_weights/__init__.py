@@ -1,0 +1,1 @@
+"""Builds the demo weights shipped in inference/engine/demo/weights/ (not part of the runtime)."""
