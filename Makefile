@@ -35,7 +35,7 @@ test: install
 	status=0; \
 	TIGER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest || status=1; \
 	DATABASE_URL=$(TIGER_TEST_POSTGRES_URL)/tigercity_$$$$ TIGER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests \
-		--ignore=tests/engine --ignore=tests/workers -m "not browser and not slow" -p no:cacheprovider || status=1; \
+		--ignore=tests/inference/engine --ignore=tests/workers -m "not browser and not slow" -p no:cacheprovider || status=1; \
 	$(BIN)/python -c 'import sys, psycopg; psycopg.connect(sys.argv[1] + "/postgres", autocommit=True).execute( \
 		"DROP DATABASE IF EXISTS test_tigercity_" + sys.argv[2] + " WITH (FORCE)")' $(TIGER_TEST_POSTGRES_URL) $$$$; \
 	exit $$status

@@ -1,4 +1,4 @@
-"""Shared fixtures. Django imports stay inside fixtures so tests/engine runs without Django (-p no:django)."""
+"""Shared fixtures. Django imports stay inside fixtures so tests/inference/engine runs without Django (-p no:django)."""
 import pytest
 
 

@@ -54,7 +54,7 @@ def database(postgres_url):
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, redis_url, database):
-    from tests.engine.conftest import build_checkpoint
+    from tests.inference.engine.conftest import build_checkpoint
 
     checkpoint = build_checkpoint(tmp_path_factory.mktemp("checkpoint") / "tiny-llama")
     data_dir = tmp_path_factory.mktemp("shared-data")

@@ -1,6 +1,6 @@
 """Engine test fixtures: a tiny random Llama checkpoint on disk, adapters for it, and an engine.
 
-Everything is built here (no download), seeded, and small enough that the whole tests/engine run
+Everything is built here (no download), seeded, and small enough that the whole tests/inference/engine run
 stays fast on two CPU cores. No Django: run with `-p no:django`.
 """
 from __future__ import annotations

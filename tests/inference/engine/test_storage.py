@@ -12,7 +12,7 @@ from inference.engine.lora import saving as storage
 from inference.engine.files import export_zip, remove_orphans, stream_zip
 from inference.engine.lora.saving import write_revision
 from inference.engine.training.reward_update import adapter_parameters
-from tests.engine._tiny import tiny_llama, tiny_peft, tiny_tokenizer
+from tests.inference.engine._tiny import tiny_llama, tiny_peft, tiny_tokenizer
 
 
 @pytest.fixture
