@@ -50,3 +50,9 @@ class EngineUnavailable(EngineError):
     """The engine is shutting down (or stopped): retry on another worker or later."""
 
     code = "engine_unavailable"
+
+
+class FineTuneCancelled(EngineError):
+    """A fine-tuning job stopped on request: nothing was written."""
+
+    code = "cancelled"

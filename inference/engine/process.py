@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .config import EngineConfig
 from .errors import EngineError, EngineUnavailable
-from .types import Failed, GenerationRequest, LoraSpec, TrainingRequest
+from .types import Failed, FineTuneRequest, GenerationRequest, LoraSpec, TrainingRequest
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,19 @@ class EngineProcess:
 
     def train(self, req: TrainingRequest) -> Future:
         return self._running_child().call_async("train", req)
+
+    def finetune(self, req: FineTuneRequest, on_event: Callable) -> Future:
+        """As Engine.finetune; progress events come on the reader thread. If the child dies the
+        future raises EngineUnavailable (and `on_event` gets a Failed event)."""
+        child = self._running_child()
+        child.requests[req.job_id] = on_event
+        future = child.call_async("finetune", req)
+        future.add_done_callback(lambda _: child.requests.pop(req.job_id, None))
+        return future
+
+    def cancel_finetune(self, job_id: str) -> bool:
+        child = self._child
+        return child is not None and child.alive and child.call("cancel_finetune", job_id)
 
     def shutdown(self, timeout: float | None = 30.0) -> None:
         """Stop the child (in-flight requests get Failed) and wait for it to exit."""
@@ -242,7 +255,7 @@ class _Child:
 
 # -- the child ----------------------------------------------------------------------------------------
 
-SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "forget_adapter"})
+SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "forget_adapter", "cancel_finetune"})
 SLOW_OPS = frozenset({"create_adapter"})  # run off the command thread, so cancels are never held up
 
 
@@ -285,6 +298,12 @@ def _serve(conn: Connection) -> None:
             elif op == "train":
                 try:
                     engine.train(*args).add_done_callback(lambda f, call_id=call_id: reply_future(call_id, f))
+                except Exception as e:
+                    send(("reply", call_id, False, _portable(e)))
+            elif op == "finetune":
+                try:
+                    engine.finetune(args[0], lambda event, job_id=args[0].job_id: send(("event", job_id, event))
+                                    ).add_done_callback(lambda f, call_id=call_id: reply_future(call_id, f))
                 except Exception as e:
                     send(("reply", call_id, False, _portable(e)))
             elif op == "submit":

@@ -130,3 +130,69 @@ class TrainingResult:
     tokens: int
     steps: int
     duration_ms: int
+
+
+# -- fine-tuning jobs (datasets) ---------------------------------------------------------------------
+# The examples themselves are training.examples' dataclasses (plain data, no torch).
+
+
+@dataclass(frozen=True)
+class FineTuneStage:
+    """One method run over its dataset: a job runs its stages in order (supervised, then dpo)."""
+
+    method: Literal["supervised", "dpo"]
+    n_epochs: int
+    batch_size: int  # examples per optimiser step (gradient accumulation splits it by tokens)
+    learning_rate: float  # peak; decays linearly to 0 over the stage's steps
+    beta: float = 0.1  # dpo only
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop a stage when the validation loss has not improved by more than `threshold` for
+    `patience` evaluations in a row; the revision then holds the best evaluated weights."""
+
+    threshold: float = 0.0
+    patience: int = 2
+
+
+@dataclass(frozen=True)
+class FineTuneRequest:
+    job_id: str
+    base: str
+    source: AdapterRef  # the revision the job starts from (also the DPO reference)
+    dest_revision: int
+    dest_path: str  # where the new revision directory appears (atomically) on success
+    stages: tuple[FineTuneStage, ...]
+    supervised_train: tuple = ()  # (SupervisedExample, ...)
+    supervised_validation: tuple = ()
+    preference_train: tuple = ()  # (PreferenceExample, ...)
+    preference_validation: tuple = ()
+    seed: int = 0
+    early_stopping: EarlyStopping | None = None
+    evals_per_epoch: int = 1  # validation passes per epoch (plus one before the first step)
+    lora: LoraSpec | None = None  # needed when source.path is "" (untouched revision 0)
+    max_grad_norm: float = 1.0
+
+
+@dataclass(frozen=True)
+class FineTuneEvent:
+    """Progress of a job: `type` "metrics" (data: step, total_steps, epoch, method, losses, ...) or
+    "message" (a milestone in words)."""
+
+    job_id: str
+    type: Literal["metrics", "message"]
+    message: str
+    data: dict
+    kind: Literal["finetune"] = "finetune"
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    steps: int
+    total_steps: int
+    trained_tokens: int
+    metrics: dict  # the last metrics of each method, and the validation metrics of the weights kept
+    best_step: int | None  # the step whose weights were kept, with early stopping
+    stopped_early: bool
+    duration_ms: int

@@ -3,13 +3,19 @@
 Every loop iteration: take new requests, cancellations and commands; prefill newcomers and merge
 them into the running batch (continuous batching); do at most one unit of training work; run one
 decode step for every running row. Other threads only talk to it through `submit`, `cancel`,
-`train` and `call`, which queue work under one condition variable.
+`train`, `finetune`, `cancel_job` and `call`, which queue work under one condition variable.
+
+Fine-tuning jobs run one at a time, in submission order, after any reward training (those are short
+and a user waits on them). While requests are decoding, a job gets at most half of the thread's
+time: after a slice of d seconds it waits until decode steps have taken d seconds too, so a stream
+runs at no less than half its idle speed; with nothing decoding it runs slice after slice.
 """
 from __future__ import annotations
 
 import logging
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,11 +26,12 @@ from ..lora.manager import AdapterCache
 from .batch import Join, RunningBatch
 from ..checkpoint import Checkpoint, CheckpointInfo, load_checkpoint
 from ..config import EngineConfig
-from ..errors import CheckpointError, EngineError, EngineUnavailable, QueueFull
+from ..errors import CheckpointError, EngineError, EngineUnavailable, FineTuneCancelled, QueueFull
 from .request import RequestState, SequenceState
 from .runner import ModelRunner
 from .sampling import make_generator, sample_next
 from .scheduler import Scheduler
+from ..training.finetune_session import FineTuneSession
 from ..training.session import TrainingSession
 from ..types import TextDelta
 
@@ -43,6 +50,8 @@ class BaseModelLoop:
         self._cancels: list[str] = []
         self._commands: list[Callable[[], None]] = []
         self._trainings: deque[TrainingSession] = deque()
+        self._jobs: deque[FineTuneSession] = deque()
+        self._job_debt = 0.0  # engine thread: seconds of job slices not yet matched by decode time
         self._active: set[str] = set()  # request ids submitted and not yet closed
         self._waiting = 0  # submitted, not yet running (QueueFull counts these)
         self._stopping = False
@@ -96,6 +105,29 @@ class BaseModelLoop:
             self._check_open()
             self._trainings.append(task)
             self._cv.notify()
+
+    def finetune(self, job: FineTuneSession) -> None:
+        """Queue a fine-tuning job; jobs of a base run one at a time in submission order."""
+        with self._cv:
+            self._check_open()
+            self._jobs.append(job)
+            self._cv.notify()
+
+    def cancel_job(self, job_id: str) -> bool:
+        """Stop a job: a waiting one at once, the running one at its next slice. False if this loop
+        does not have it."""
+        with self._cv:
+            job = next((j for j in self._jobs if j.job_id == job_id), None)
+            if job is None:
+                return False
+            job.cancel()
+            waiting = job is not self._jobs[0]
+            if waiting:
+                self._jobs.remove(job)
+            self._cv.notify()
+        if waiting:
+            job.abort(None, FineTuneCancelled(f"job {job_id} was cancelled before it started"))
+        return True
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the engine thread between two steps (adapter bookkeeping and the like)."""
@@ -165,7 +197,7 @@ class BaseModelLoop:
                     return None
                 if self._incoming or self._cancels or self._commands:
                     break
-                if len(self.batch) or self._trainings:
+                if len(self.batch) or self._trainings or self._jobs:
                     break
                 if len(self.scheduler):
                     # Queued requests with nothing running always admit one; should that ever fail
@@ -188,9 +220,14 @@ class BaseModelLoop:
             except Exception:
                 logger.exception("engine command failed")
         self._admit()
-        self._train_step()
+        if not self._train_step():
+            self._job_step()
         if len(self.batch):
+            started = time.perf_counter()
             self._decode_step()
+            self._job_debt = max(0.0, self._job_debt - (time.perf_counter() - started))
+        else:
+            self._job_debt = 0.0
 
     # -- admission: prefill and merge ------------------------------------------------------------
 
@@ -345,8 +382,8 @@ class BaseModelLoop:
         """At the end of the loop: fail everything still queued or running."""
         with self._cv:
             pending = self._incoming
-            trainings = list(self._trainings)
-            self._incoming, self._trainings = [], deque()
+            trainings = list(self._trainings) + list(self._jobs)
+            self._incoming, self._trainings, self._jobs = [], deque(), deque()
         running = [] if self.batch is None else list({id(r.request): r.request for r in self.batch.rows}.values())
         for request in running + list(self.scheduler.waiting) + pending:
             if not request.closed:
@@ -362,12 +399,27 @@ class BaseModelLoop:
 
     # -- training ----------------------------------------------------------------------------------
 
-    def _train_step(self) -> None:
-        """One unit of the oldest training's work (never more: others are streaming meanwhile)."""
+    def _train_step(self) -> bool:
+        """One unit of the oldest training's work (never more: others are streaming meanwhile);
+        False when there was none."""
         with self._cv:
             task = self._trainings[0] if self._trainings else None
         if task is None:
-            return
+            return False
         if task.step(self.adapters, self.checkpoint.tokenizer, self.checkpoint.context_length):
             with self._cv:
                 self._trainings.popleft()
+        return True
+
+    def _job_step(self) -> None:
+        """One slice of the oldest job, unless streams are owed decode time for earlier slices."""
+        with self._cv:
+            job = self._jobs[0] if self._jobs else None
+        if job is None or (len(self.batch) and self._job_debt > 0):
+            return
+        started = time.perf_counter()
+        done = job.step(self.adapters, self.checkpoint.tokenizer, self.checkpoint.context_length)
+        self._job_debt += time.perf_counter() - started
+        if done:
+            with self._cv:
+                self._jobs.popleft()

@@ -14,8 +14,9 @@ from ..checkpoint import CheckpointInfo, inspect_checkpoint
 from ..config import EngineConfig
 from ..errors import ContextLengthExceeded, EngineUnavailable, UnknownBaseModel
 from .request import Event, RequestState
+from ..training.finetune_session import FineTuneSession
 from ..training.session import TrainingSession
-from ..types import AdapterRef, GenerationRequest, LoraSpec, SamplingParams, TrainingRequest
+from ..types import AdapterRef, FineTuneEvent, FineTuneRequest, GenerationRequest, LoraSpec, SamplingParams, TrainingRequest
 from .base_loop import BaseModelLoop
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,19 @@ class Engine:
         future: Future = Future()
         self._loop(req.base).train(TrainingSession(req, future))
         return future
+
+    def finetune(self, req: FineTuneRequest, on_event: Callable[[FineTuneEvent], None]) -> Future:
+        """Queue a fine-tuning job on the base's engine thread (one job at a time per base, in
+        submission order, in slices between decode steps). `on_event` gets its progress on the engine
+        thread; the future resolves to a FineTuneResult once the new revision is written to
+        req.dest_path, or raises FineTuneCancelled / the job's error (nothing written)."""
+        future: Future = Future()
+        self._loop(req.base).finetune(FineTuneSession(req, on_event, future))
+        return future
+
+    def cancel_finetune(self, job_id: str) -> bool:
+        """Stop a queued or running job; False when no engine thread has it (finished, or unknown)."""
+        return any(loop.cancel_job(job_id) for loop in list(self._loops.values()))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
