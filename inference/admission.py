@@ -1,7 +1,7 @@
 """How many generations one user may run at once (TIGER_MAX_CONCURRENT_GENERATIONS).
 
 Counted in this web process: with several web processes the limit applies to each. A generation
-holds its slot until its reader closes it (runtime.Generation.close), whether it finished, failed
+holds its slot until its reader closes it (stream.GenerationStream.close), whether it finished, failed
 or was cancelled.
 """
 import threading

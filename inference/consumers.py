@@ -17,7 +17,7 @@ from inference.api.streaming import FINISH_REASONS, usage
 from inference.catalog import BaseModel
 from inference.generation import generation_request_build, generation_start
 from tigercity.errors import InvalidRequest
-from tigercity.exceptions import describe
+from tigercity.error_responses import describe
 
 MAX_RUNNING = 4  # generations one socket may run at once
 

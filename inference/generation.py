@@ -47,7 +47,7 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, B
 
 async def generation_start(*, user, request: GenerationRequest):
     """Start `request` for `user` within their concurrent-generation limit; the reader must close()
-    the returned Generation (that gives the slot back)."""
+    the returned GenerationStream (that gives the slot back)."""
     release = acquire_slot(user.pk)
     try:
         generation = await get_runtime().start_generation(request)

@@ -1,109 +1,23 @@
-"""The only bridge from Django to the engine.
+"""The only bridge from Django to the engine: `get_runtime()`.
 
-Django code calls `get_runtime()` and uses four operations: start a generation and iterate its events,
-cancel it, train, and create an adapter directory. The in-process implementation drives an Engine on
-its own thread inside this process; the channel-layer implementation (inference/workers) sends the same
-requests to worker processes. The web side never touches torch directly.
+Every runtime implements runtime_interface.RuntimeInterface: start a generation and read its events
+(a stream.GenerationStream, which also cancels it), train, create an adapter directory, report status.
+The embedded runtime drives an engine beside this server; the channel-layer runtime (inference/workers)
+sends the same requests to worker processes. The web side never touches torch directly.
 """
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Callable
 
 from django.conf import settings
 
-from inference.catalog import base_models
+from inference.engine.interface import EngineInterface
 from inference.engine.types import GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
+from inference.engine_factory import build_engine
+from inference.runtime_interface import RuntimeInterface
+from inference.stream import GenerationStream
 from tigercity.errors import Unavailable
-
-TERMINAL = ("done", "failed")
-
-
-_engines_built = 0
-
-
-def build_engine(bases: list[str] | None = None):
-    """The engine for the configured base models (all, or those named in `bases`), configured from
-    settings.TIGER. The one place an engine is built: the embedded runtime and `manage.py runengine`.
-
-    It runs in a child process (inference/engine/process.py), so that its decode loop never waits
-    for the GIL while this process's event loop writes tokens to sockets; with TIGER_ENGINE_PROCESS=0,
-    on threads of this process."""
-    global _engines_built
-    from inference.engine.config import EngineConfig
-
-    if settings.TIGER["ENGINE_PROCESS"]:
-        from inference.engine.process import EngineProcess as Engine
-    else:
-        from inference.engine.serving.engine import Engine
-
-    catalog = {m.name: m.checkpoint for m in base_models()}
-    _engines_built += 1
-    return Engine(
-        bases={name: catalog[name] for name in (catalog if bases is None else bases)},
-        config=EngineConfig(
-            adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],
-            max_batch_size=settings.TIGER["MAX_BATCH_SIZE"],
-            max_queue=settings.TIGER["MAX_QUEUE"],
-            cpu_threads=cpu_threads(),
-        ),
-    )
-
-
-def cpu_threads() -> int | None:
-    """Torch threads when serving on a CPU: TIGER_CPU_THREADS, else 1 while every base runs demo
-    weights (a few-MB model is fastest on one thread; more threads only fight over the cores),
-    else torch's default."""
-    if settings.TIGER["CPU_THREADS"]:
-        return settings.TIGER["CPU_THREADS"]
-    return 1 if all(m.is_demo for m in base_models()) else None
-
-
-def engines_built() -> int:
-    """How many engines this process has built (the web tier of a scale-out deployment: none)."""
-    return _engines_built
-
-
-class Generation:
-    """The events of one generation: pushed from any thread, read by one coroutine."""
-
-    def __init__(self, request_id: str, loop: asyncio.AbstractEventLoop):
-        self.request_id = request_id
-        self._loop = loop
-        self._queue: asyncio.Queue = asyncio.Queue()
-        self._cancel: Callable[[], None] | None = None
-        self._on_close: list[Callable[[], None]] = []
-        self.finished = False
-
-    def push(self, event) -> None:
-        """Thread-safe: called by the engine (or a channel-layer receiver) for every event."""
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
-
-    async def __aiter__(self) -> AsyncIterator:
-        while not self.finished:
-            event = await self._queue.get()
-            if event.kind in TERMINAL:
-                self.finished = True
-            yield event
-
-    def cancel(self) -> None:
-        """Stop generating (a client went away); harmless once finished."""
-        if not self.finished and self._cancel is not None:
-            self.finished = True
-            self._cancel()
-
-    def on_close(self, callback: Callable[[], None]) -> None:
-        """Run `callback` once, when the reader closes this generation (see close)."""
-        self._on_close.append(callback)
-
-    def close(self) -> None:
-        """The reader is done with it, finished or not (call it in a `finally`): cancels what is
-        still running and releases what was held for it."""
-        self.cancel()
-        callbacks, self._on_close = self._on_close, []
-        for callback in callbacks:
-            callback()
 
 
 class EmbeddedRuntime:
@@ -112,27 +26,26 @@ class EmbeddedRuntime:
     name = "embedded"
 
     def __init__(self):
-        self._engine = None
+        self._engine: EngineInterface | None = None
         self._lock = threading.Lock()
 
-    def engine(self):
+    def engine(self) -> EngineInterface:
         with self._lock:
             if self._engine is None:
                 self._engine = build_engine()
             return self._engine
 
-    async def start_generation(self, request: GenerationRequest) -> Generation:
+    async def start_generation(self, request: GenerationRequest) -> GenerationStream:
         """Submit; engine errors (context too long, queue full) raise here, before anything streams."""
-        generation = Generation(request.request_id, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
 
-        def submit():
+        def submit() -> GenerationStream:
             engine = self.engine()
-            engine.submit(request, generation.push)
-            return engine
+            stream = GenerationStream(request.request_id, loop, cancel=lambda: engine.cancel(request.request_id))
+            engine.submit(request, stream.push)
+            return stream
 
-        engine = await asyncio.to_thread(submit)
-        generation._cancel = lambda: engine.cancel(request.request_id)
-        return generation
+        return await asyncio.to_thread(submit)
 
     async def train(self, request: TrainingRequest) -> TrainingResult:
         engine = await asyncio.to_thread(self.engine)
@@ -162,20 +75,31 @@ class DisabledRuntime:
 
     name = "off"
 
-    def _refuse(self, *args, **kwargs):
-        raise Unavailable("This server runs without an inference engine (TIGER_ENGINE=off).", code="engine_off")
+    async def start_generation(self, request: GenerationRequest) -> GenerationStream:
+        raise self._refusal()
 
-    start_generation = train = create_adapter = _refuse
+    async def train(self, request: TrainingRequest) -> TrainingResult:
+        raise self._refusal()
+
+    async def create_adapter(self, *, base: str, spec: LoraSpec, dest_path: str) -> None:
+        raise self._refusal()
 
     def status(self) -> dict:
         return {"backend": self.name, "ready": False}
 
+    def shutdown(self) -> None:
+        """Nothing runs, so nothing stops."""
 
-_runtime = None
+    @staticmethod
+    def _refusal() -> Unavailable:
+        return Unavailable("This server runs without an inference engine (TIGER_ENGINE=off).", code="engine_off")
+
+
+_runtime: RuntimeInterface | None = None
 _runtime_lock = threading.Lock()
 
 
-def get_runtime():
+def get_runtime() -> RuntimeInterface:
     global _runtime
     with _runtime_lock:
         if _runtime is None:

@@ -126,5 +126,5 @@ def _stop_the_engine_at_the_end():
     import sys
 
     runtime = sys.modules.get("inference.runtime")
-    if runtime is not None and runtime._runtime is not None and hasattr(runtime._runtime, "shutdown"):
+    if runtime is not None and runtime._runtime is not None:
         runtime._runtime.shutdown()

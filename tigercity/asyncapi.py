@@ -1,7 +1,7 @@
 """Async API views (generation and training run for seconds and must not hold Django's one sync thread).
 
 DRF views are synchronous, so these few endpoints use this decorator instead: the same Bearer
-authentication class, a strict JSON body, and the same one exception handler (tigercity.exceptions).
+authentication class, a strict JSON body, and the same one exception handler (tigercity.error_responses).
 """
 import functools
 import json
@@ -13,7 +13,7 @@ from rest_framework import exceptions as drf
 
 from apikeys.authentication import BearerKeyAuthentication
 from apikeys.throttling import check_rate
-from tigercity.exceptions import describe
+from tigercity.error_responses import describe
 
 
 def _reject_constant(name):

@@ -144,7 +144,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "tigercity.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "tigercity.error_responses.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.KeyRateThrottle"],
     # TIGER_RATE_LIMIT: requests per API key, e.g. "600/min" or "20/s"; "off" for none.
     "DEFAULT_THROTTLE_RATES": {"api_key": None if _rate_limit.lower() == "off" else _rate_limit},

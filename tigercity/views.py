@@ -2,7 +2,7 @@
 from django.http import JsonResponse
 from django.views import defaults
 
-from tigercity.exceptions import json_404, json_500
+from tigercity.error_responses import json_404, json_500
 
 API_PREFIXES = ("/v1/", "/openai/")
 

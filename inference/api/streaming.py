@@ -5,7 +5,7 @@ import time
 from django.http import StreamingHttpResponse
 
 from inference.engine.types import GenerationRequest
-from tigercity.exceptions import error_body
+from tigercity.error_responses import error_body
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 FINISH_REASONS = {"stop": "stop", "length": "length", "cancelled": "stop"}

@@ -22,25 +22,25 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .config import EngineConfig
 from .errors import EngineError, EngineUnavailable
-from .types import Failed, FineTuneRequest, GenerationRequest, LoraSpec, TrainingRequest
+from .types import (TERMINAL_KINDS, AdapterRef, EventCallback, Failed, FineTuneRequest, GenerationRequest, LoraSpec,
+                    TrainingRequest)
 
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CALL_TIMEOUT = 120.0  # seconds a synchronous call may take (loading a tokenizer, copying an adapter)
-TERMINAL = ("done", "failed")
 
 
 class EngineProcess:
-    """Engine's interface (submit, cancel, train, create_adapter, ...) served by a child process,
-    started on first use. Methods are thread-safe; `on_event` callbacks run on a reader thread."""
+    """The engine interface (interface.EngineInterface) served by a child process, started on first
+    use. Methods are thread-safe; `on_event` callbacks run on a reader thread."""
 
     def __init__(self, bases: Mapping[str, str], config: EngineConfig | None = None):
         self.config = config or EngineConfig()
@@ -71,7 +71,10 @@ class EngineProcess:
     def context_length(self, base: str) -> int:
         return self._call("context_length", base)
 
-    def submit(self, req: GenerationRequest, on_event: Callable) -> None:
+    def count_prompt_tokens(self, base: str, messages: Sequence[dict]) -> int:
+        return self._call("count_prompt_tokens", base, list(messages))
+
+    def submit(self, req: GenerationRequest, on_event: EventCallback) -> None:
         """As Engine.submit: its errors (context too long, queue full, ...) raise here."""
         child = self._running_child()
         child.requests[req.request_id] = on_event  # before sending: events may beat the reply
@@ -86,7 +89,7 @@ class EngineProcess:
         if child is not None and request_id in child.requests:
             child.send(("cancel", None, (request_id,)))
 
-    def create_adapter(self, base: str, spec: LoraSpec, dest_path: str, copy_from=None) -> None:
+    def create_adapter(self, base: str, spec: LoraSpec, dest_path: str, copy_from: AdapterRef | None = None) -> None:
         self._call("create_adapter", base, spec, dest_path, copy_from)
 
     def forget_adapter(self, base: str, key: str) -> None:
@@ -217,7 +220,7 @@ class _Child:
 
     def _deliver(self, request_id: str, event) -> None:
         on_event = self.requests.get(request_id)
-        if event.kind in TERMINAL:
+        if event.kind in TERMINAL_KINDS:
             self.requests.pop(request_id, None)
         if on_event is None:
             return
@@ -225,7 +228,7 @@ class _Child:
             on_event(event)
         except Exception:
             logger.exception("an event callback of %s failed: cancelling it", request_id)
-            if event.kind not in TERMINAL:
+            if event.kind not in TERMINAL_KINDS:
                 self.requests.pop(request_id, None)
                 self.send(("cancel", None, (request_id,)))
 
@@ -255,7 +258,8 @@ class _Child:
 
 # -- the child ----------------------------------------------------------------------------------------
 
-SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "forget_adapter", "cancel_finetune"})
+SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "count_prompt_tokens", "forget_adapter",
+                      "cancel_finetune"})
 SLOW_OPS = frozenset({"create_adapter"})  # run off the command thread, so cancels are never held up
 
 

@@ -5,6 +5,7 @@ engine) or a process boundary (channel-layer workers). No torch, no Django.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -88,6 +89,11 @@ class Failed:
     message: str
     code: str = "engine_error"
     kind: Literal["failed"] = "failed"
+
+
+Event = TextDelta | Finished | Done | Failed
+EventCallback = Callable[[Event], None]
+TERMINAL_KINDS = frozenset({"done", "failed"})  # the kinds of the last event of a generation
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""WorkerRuntime: the runtime interface of inference/runtime.py, served by engine workers over Redis.
+"""WorkerRuntime: the runtime interface (inference/runtime_interface.py), served by engine workers over Redis.
 
 The web process holds no model. Each call sends a request to the base model's channel and reads the
 answers on a reply channel of its own (the message shapes are in protocol.py). Failure handling:
@@ -8,7 +8,7 @@ answers on a reply channel of its own (the message shapes are in protocol.py). F
   `Unavailable` (503 with Retry-After), never a hang;
 - a worker that goes silent for TIGER_WORKER_TIMEOUT after taking a request (it crashed: a live one
   sends a heartbeat every second) ends the generation with a Failed event, or fails the training;
-- `Generation.cancel()` (the client went away) sends a cancel to the worker that owns the request.
+- `GenerationStream.cancel()` (the client went away) sends a cancel to the worker that owns the request.
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from inference.engine.types import Failed, GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
-from inference.runtime import Generation, engines_built
+from inference.engine.types import TERMINAL_KINDS, Failed, GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
+from inference.engine_factory import engines_built
+from inference.stream import GenerationStream
 from inference.workers import coordination, protocol
 from tigercity.errors import Unavailable
 
@@ -48,14 +49,14 @@ class WorkerRuntime:
 
     # -- the runtime interface --------------------------------------------------------------------
 
-    async def start_generation(self, request: GenerationRequest) -> Generation:
+    async def start_generation(self, request: GenerationRequest) -> GenerationStream:
         """Send to a worker; engine errors raise here, before anything streams."""
         reply, first = await self._request("generate", request.base, request.request_id,
                                            {"request": protocol.encode(request)})
         worker = first["worker"]
-        generation = Generation(request.request_id, asyncio.get_running_loop())
-        generation._cancel = lambda: generation._loop.call_soon_threadsafe(
-            self._spawn, self._send_cancel(worker, request.request_id))
+        loop = asyncio.get_running_loop()
+        generation = GenerationStream(request.request_id, loop, cancel=lambda: loop.call_soon_threadsafe(
+            self._spawn, self._send_cancel(worker, request.request_id)))
         self._spawn(self._relay(reply, request.base, generation))
         return generation
 
@@ -83,6 +84,9 @@ class WorkerRuntime:
         return {**status, "ready": any(w.get("ready") for w in workers),
                 "running": sum(w.get("requests", 0) for w in workers),
                 "workers": [{k: w.get(k) for k in public} for w in workers]}
+
+    def shutdown(self) -> None:
+        """Nothing to stop here: the channel layer belongs to Channels, the engines to the workers."""
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -126,7 +130,7 @@ class WorkerRuntime:
                 raise error
             return message
 
-    async def _relay(self, reply: str, base: str, generation: Generation) -> None:
+    async def _relay(self, reply: str, base: str, generation: GenerationStream) -> None:
         """Push the worker's events into `generation` until the last one; after a cancel, keep reading
         until the worker confirms, so that nothing is left addressed to this process."""
         try:
@@ -135,7 +139,7 @@ class WorkerRuntime:
                 for data in message.get("events", ()):
                     event = protocol.decode_event(data)
                     generation.push(event)
-                    if event.kind in protocol.TERMINAL:
+                    if event.kind in TERMINAL_KINDS:
                         return
         except Unavailable as e:
             generation.push(Failed(e.message, code=e.code))

@@ -36,7 +36,6 @@ from inference.engine import errors
 from inference.engine.types import Done, Failed, Finished, TextDelta
 
 HEARTBEAT_SECONDS = 1.0  # a worker says "alive" this often for a request it has sent nothing else for
-TERMINAL = ("done", "failed")
 EVENTS = {cls.kind: cls for cls in (TextDelta, Finished, Done, Failed)}
 _NAME = re.compile(r"^[a-zA-Z0-9\-_.]+$")  # what channels accepts in a channel name
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import redis
 from channels.exceptions import ChannelFull
 
-from inference.engine.types import GenerationRequest, LoraSpec, TrainingRequest
+from inference.engine.types import TERMINAL_KINDS, GenerationRequest, LoraSpec, TrainingRequest
 from inference.workers import coordination, protocol
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class EngineServer:
         if not job.accepted:
             job.pending.append(event)
             return
-        self._post(job, {"type": "events", "events": [protocol.encode(event)]}, last=event.kind in protocol.TERMINAL)
+        self._post(job, {"type": "events", "events": [protocol.encode(event)]}, last=event.kind in TERMINAL_KINDS)
 
     async def _train(self, job: _Job, request: TrainingRequest) -> None:
         self._accept(job)
@@ -313,7 +313,7 @@ def serve(bases: list[str], *, grace: float = 30.0) -> None:
     from channels.layers import get_channel_layer
     from django.conf import settings
 
-    from inference.runtime import build_engine
+    from inference.engine_factory import build_engine
 
     async def main() -> None:
         stop = asyncio.Event()

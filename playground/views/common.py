@@ -4,7 +4,7 @@ import logging
 from django.template.response import TemplateResponse
 from rest_framework import serializers
 
-from tigercity.exceptions import describe
+from tigercity.error_responses import describe
 
 log = logging.getLogger(__name__)
 

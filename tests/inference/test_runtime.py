@@ -1,7 +1,7 @@
 """Where the embedded engine runs: a child process by default, threads of this process on request."""
 from inference.engine.serving.engine import Engine
 from inference.engine.process import EngineProcess
-from inference.runtime import build_engine
+from inference.engine_factory import build_engine
 
 
 def test_the_engine_runs_in_a_child_process_by_default_and_on_threads_when_switched_off(settings):

@@ -5,7 +5,7 @@ import pytest
 
 from inference.admission import acquire_slot, running
 from inference.api.streaming import EventStream
-from inference.runtime import Generation
+from inference.stream import GenerationStream
 
 
 async def _events():
@@ -16,9 +16,8 @@ async def _events():
 def test_closing_an_unread_event_stream_stops_the_generation_and_gives_the_slot_back():
     loop = asyncio.new_event_loop()
     try:
-        generation = Generation("gen-unread", loop)
         cancelled = []
-        generation._cancel = lambda: cancelled.append(True)
+        generation = GenerationStream("gen-unread", loop, cancel=lambda: cancelled.append(True))
         generation.on_close(acquire_slot(user_id=4242))
         assert running(4242) == 1
         response = EventStream(_events(), generation)

@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 
 from apikeys.models import ApiKey
-from inference.engine.types import TrainingResult
 from inference.models import TunedModel
 from playground.models import Conversation, Message
+from tests.fakes import FakeRuntime
 
 pytestmark = pytest.mark.django_db
 
@@ -30,25 +30,6 @@ def bob_web(bob):
     client = Client()
     client.force_login(bob)
     return client
-
-
-class FakeRuntime:
-    """Stands in for the engine: every training changes the weights and reports fixed metrics."""
-
-    def __init__(self):
-        self.trainings = []
-
-    async def create_adapter(self, *, base, spec, dest_path):
-        from pathlib import Path
-
-        Path(dest_path).mkdir(parents=True)
-        (Path(dest_path) / "adapter_config.json").write_text('{"r": %d}' % spec.rank)
-        (Path(dest_path) / "adapter_model.safetensors").write_bytes(b"weights")
-
-    async def train(self, request):
-        self.trainings.append(request)
-        return TrainingResult(changed=True, reason="", loss=0.25, kl=0.01, reward_mean=0.5, reward_std=0.5,
-                              clip_fraction=0.0, tokens=12, steps=request.params.learning_steps, duration_ms=7)
 
 
 @pytest.fixture

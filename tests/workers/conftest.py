@@ -1,4 +1,5 @@
-"""Fixtures for the scale-out tests: the real Redis and PostgreSQL servers, and a stand-in engine.
+"""Fixtures for the scale-out tests: the real Redis and PostgreSQL servers, and engine workers around a
+stand-in engine (tests/fakes.py).
 
 The services are found at TIGER_TEST_REDIS_URL (redis://127.0.0.1:6379/0) and TIGER_TEST_POSTGRES_URL
 (postgres://postgres@127.0.0.1:5432). Without them the tests are skipped, except under `make test` (and
@@ -9,20 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-import time
 import uuid
-from concurrent.futures import Future
-from pathlib import Path
 
 import pytest
 
-from inference.engine.errors import CheckpointError, ContextLengthExceeded, QueueFull, UnknownBaseModel
-from inference.engine.types import Done, Failed, Finished, TextDelta, TrainingResult
+from tests.fakes import BASE, FakeEngine
 
 REDIS_URL = os.environ.get("TIGER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("TIGER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
-BASE = "Llama-3.1-8b"
 
 
 def _unreachable(what: str, error: Exception):
@@ -61,105 +56,6 @@ def namespace(settings, redis_url) -> str:
     settings.REDIS_URL = redis_url
     settings.TIGER = {**settings.TIGER, "WORKER_NAMESPACE": ns}
     return ns
-
-
-class FakeEngine:
-    """The Engine's methods, without torch; what it does is chosen by the last message's content:
-    "too long" / "full" / "unknown" raise before streaming; "forever" streams until cancelled or shut
-    down; "silent" says nothing at all; "slow N" waits N seconds, then answers; anything else streams
-    its words. A training to revision 99 fails after it started; one to revision 50 takes 2.5 s."""
-
-    def __init__(self, name: str = "engine"):
-        self.name = name
-        self.submitted: list[str] = []
-        self.cancelled: list[str] = []
-        self.trained: list[str] = []
-        self._stopped = threading.Event()
-        self._cancel_events: dict[str, threading.Event] = {}
-        self._open: dict[str, object] = {}  # request id -> on_event, until its last event
-        self._lock = threading.Lock()
-
-    def start(self, base: str) -> None:
-        pass
-
-    def is_ready(self, base: str) -> bool:
-        return True
-
-    def submit(self, req, on_event) -> None:
-        text = req.messages[-1]["content"]
-        if text == "too long":
-            raise ContextLengthExceeded(300, 256)
-        if text == "full":
-            raise QueueFull(7, 7)
-        if text == "unknown":
-            raise UnknownBaseModel(f"Unknown base model {req.base!r}")
-        self.submitted.append(req.request_id)
-        cancel = self._cancel_events.setdefault(req.request_id, threading.Event())
-        with self._lock:
-            self._open[req.request_id] = on_event
-
-        def emit(event) -> None:
-            with self._lock:
-                if req.request_id not in self._open:
-                    return
-                if event.kind in ("done", "failed"):
-                    del self._open[req.request_id]
-            on_event(event)
-
-        threading.Thread(target=self._stream, args=(text, emit, cancel), daemon=True).start()
-
-    def _stream(self, text: str, on_event, cancel: threading.Event) -> None:
-        if text == "silent":
-            return
-        if text.startswith("slow "):
-            time.sleep(float(text.split()[1]))
-            text = "done"
-        words = text.split()
-        sent = 0
-        while text == "forever" or sent < len(words):
-            if cancel.wait(0.02 if text == "forever" else 0):
-                on_event(Finished(0, "cancelled", sent))
-                on_event(Done(3, sent))
-                return
-            if self._stopped.is_set():
-                return
-            on_event(TextDelta(0, ("" if sent == 0 else " ") + (words[sent] if text != "forever" else "la")))
-            sent += 1
-        on_event(Finished(0, "stop", sent))
-        on_event(Done(3, sent))
-
-    def cancel(self, request_id: str) -> None:
-        self.cancelled.append(request_id)
-        if request_id in self._cancel_events:
-            self._cancel_events[request_id].set()
-
-    def train(self, req) -> Future:
-        self.trained.append(req.request_id)
-        future: Future = Future()
-
-        def run():
-            time.sleep(2.5 if req.dest_revision == 50 else 0.05)
-            if req.dest_revision == 99:
-                future.set_exception(CheckpointError("the adapter does not fit the base"))
-            else:
-                future.set_result(TrainingResult(changed=True, reason="", loss=0.5, kl=0.01, reward_mean=0.5,
-                                                 reward_std=0.5, clip_fraction=0.0, tokens=12, steps=2,
-                                                 duration_ms=50))
-
-        threading.Thread(target=run, daemon=True).start()
-        return future
-
-    def create_adapter(self, base, spec, dest_path) -> None:
-        Path(dest_path).mkdir(parents=True)
-        (Path(dest_path) / "rank").write_text(str(spec.rank))
-
-    def shutdown(self, timeout=None) -> None:
-        """Like the Engine: whatever is still running gets Failed."""
-        self._stopped.set()
-        with self._lock:
-            still_open, self._open = self._open, {}
-        for on_event in still_open.values():
-            on_event(Failed("The engine is shutting down", code="engine_unavailable"))
 
 
 class Cluster:

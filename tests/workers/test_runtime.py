@@ -9,10 +9,10 @@ import pytest
 from inference.engine.errors import CheckpointError, ContextLengthExceeded, QueueFull, UnknownBaseModel
 from inference.engine.types import (AdapterRef, GenerationRequest, LoraSpec, SamplingParams, TrainingGroup,
                                     TrainingRequest)
-from inference.runtime import engines_built
+from inference.engine_factory import engines_built
 from tests.workers.conftest import BASE
 from tigercity.errors import Unavailable
-from tigercity.exceptions import describe
+from tigercity.error_responses import describe
 
 pytestmark = pytest.mark.redis
 

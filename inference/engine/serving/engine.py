@@ -13,10 +13,11 @@ from ..chat import render_prompt
 from ..checkpoint import CheckpointInfo, inspect_checkpoint
 from ..config import EngineConfig
 from ..errors import ContextLengthExceeded, EngineUnavailable, UnknownBaseModel
-from .request import Event, RequestState
+from .request import RequestState
 from ..training.finetune_session import FineTuneSession
 from ..training.session import TrainingSession
-from ..types import AdapterRef, FineTuneEvent, FineTuneRequest, GenerationRequest, LoraSpec, SamplingParams, TrainingRequest
+from ..types import (AdapterRef, Event, FineTuneEvent, FineTuneRequest, GenerationRequest, LoraSpec, SamplingParams,
+                     TrainingRequest)
 from .base_loop import BaseModelLoop
 
 logger = logging.getLogger(__name__)

@@ -5,12 +5,9 @@ import logging
 from collections.abc import Callable
 
 from .detokenizer import IncrementalDetokenizer, StopStrings
-from ..types import Done, Failed, Finished, GenerationRequest, TextDelta
+from ..types import Done, Event, EventCallback, Failed, Finished, GenerationRequest
 
 logger = logging.getLogger(__name__)
-
-Event = TextDelta | Finished | Done | Failed
-EventCallback = Callable[[Event], None]
 
 
 class RequestState:

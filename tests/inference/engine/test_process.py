@@ -42,10 +42,13 @@ def test_a_generation_streams_the_same_events_as_the_engine_in_this_process(remo
     local = Engine({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
     try:
         expected = submit(local, request_id="here", max_tokens=9, temperature=1.0, seed=5, n=2)
+        messages = [{"role": "user", "content": "How many tokens is this?"}]
+        expected_count = local.count_prompt_tokens(BASE, messages)
     finally:
         local.shutdown()
     got = submit(remote, request_id="there", max_tokens=9, temperature=1.0, seed=5, n=2)
     assert got.events == expected.events
+    assert remote.count_prompt_tokens(BASE, messages) == expected_count > 0
     assert got.text(0) and got.last.kind == "done" and got.last.completion_tokens == 18
     assert remote.pid != os.getpid() and remote.is_ready(BASE) and remote.stats(BASE)["open_requests"] == 0
 

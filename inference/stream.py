@@ -1,0 +1,55 @@
+"""GenerationStream: the events of one running generation, as a runtime hands them to Django code.
+
+A leaf module (it imports only the engine's plain types), so that every runtime can build one
+without importing another runtime.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from inference.engine.types import TERMINAL_KINDS, Event
+
+
+class GenerationStream:
+    """Events pushed from any thread, read by one coroutine.
+
+    `cancel` is how the runtime that started the generation stops it (the engine's cancel, a message
+    to a worker, ...); it is given at construction and called at most once."""
+
+    def __init__(self, request_id: str, loop: asyncio.AbstractEventLoop, cancel: Callable[[], None]):
+        self.request_id = request_id
+        self.loop = loop
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._cancel = cancel
+        self._on_close: list[Callable[[], None]] = []
+        self.finished = False
+
+    def push(self, event: Event) -> None:
+        """Thread-safe: called by the engine (or a runtime's relay) for every event."""
+        self.loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while not self.finished:
+            event = await self._queue.get()
+            if event.kind in TERMINAL_KINDS:
+                self.finished = True
+            yield event
+
+    def cancel(self) -> None:
+        """Stop generating (a client went away); harmless once finished."""
+        if not self.finished:
+            self.finished = True
+            self._cancel()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once, when the reader closes this stream (see close)."""
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        """The reader is done with it, finished or not (call it in a `finally`): cancels what is
+        still running and releases what was held for it."""
+        self.cancel()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
