@@ -11,6 +11,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from inference.engine import defaults
+from inference.engine.types import LoraSpec
+
 DEMO_DIR = Path(__file__).resolve().parent / "engine" / "demo" / "weights"
 DEMO_NOTE = (
     " Running built-in demo weights (a tiny model for trying TigerCity, not the real checkpoint); "
@@ -28,16 +31,6 @@ BUILTIN = {
     },
 }
 
-BASE_DEFAULTS = {
-    "temperature": 0.7,
-    "top_p": 0.95,
-    "learning_rate": 0.00001,
-    "learning_steps": 5,
-    "beta": 0.04,
-    "epsilon": 0.2,
-    "rank": 16,  # the default LoRA rank of models copied from this base
-}
-
 
 def model_id(name: str) -> str:
     """The API `id` of a name: lower-cased, spaces to '-' (`MyCustomModel` -> `mycustommodel`)."""
@@ -46,6 +39,8 @@ def model_id(name: str) -> str:
 
 @dataclass(frozen=True)
 class BaseModel:
+    """A base model: configuration, not a row. It has the model interface (model_interface.py)."""
+
     name: str
     description: str
     checkpoint: str  # a Hugging Face checkpoint directory
@@ -57,11 +52,36 @@ class BaseModel:
     learning_steps: int
     beta: float
     epsilon: float
-    rank: int
+    rank: int  # the default LoRA rank of models created from this base
+
+    read_only = True
+    revision = 0
+    parent_name = None
+    lora = None  # no adapter: the base weights themselves
 
     @property
     def id(self) -> str:
         return model_id(self.name)
+
+    @property
+    def api_id(self) -> str:
+        return self.id
+
+    @property
+    def base_name(self) -> str:
+        return self.name
+
+    def child_lora(self, *, rank: int | None = None, alpha: float | None = None, dropout: float | None = None,
+                   target_modules: str | None = None) -> LoraSpec:
+        """The LoRA settings of a model created from this base: what the caller gave, else the defaults
+        (this base's rank, alpha twice the rank)."""
+        rank = self.rank if rank is None else rank
+        return LoraSpec(rank=rank, alpha=alpha, dropout=defaults.LORA_DROPOUT if dropout is None else dropout,
+                        target_modules=target_modules or defaults.LORA_TARGET_MODULES)
+
+    def child_defaults(self) -> dict:
+        """The generation and training defaults of a model created from this base (its learning rate)."""
+        return {**defaults.NEW_MODEL, "learning_rate": self.learning_rate}
 
     @property
     def last_modified(self) -> datetime:
@@ -83,10 +103,10 @@ def _entry(name: str, raw) -> BaseModel:
             raise ImproperlyConfigured(f"TIGER_BASE_MODELS[{name!r}] needs a checkpoint path.")
         path = str(DEMO_DIR / builtin["demo"])
         description = description.rstrip(".") + "." + DEMO_NOTE
-    unknown = set(options) - set(BASE_DEFAULTS)
+    unknown = set(options) - set(defaults.BASE_MODEL)
     if unknown:
         raise ImproperlyConfigured(f"TIGER_BASE_MODELS[{name!r}] has unknown keys: {sorted(unknown)}")
-    values = {**BASE_DEFAULTS, **options}
+    values = {**defaults.BASE_MODEL, **options}
     return BaseModel(
         name=name,
         description=description,

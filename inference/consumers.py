@@ -12,12 +12,11 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from rest_framework import serializers
 
-from inference.api.serializers import GenerateSerializer
-from inference.api.streaming import FINISH_REASONS, usage
-from inference.catalog import BaseModel
 from inference.generation import generation_request_build, generation_start
-from tigercity.errors import InvalidRequest
+from inference.validation import GenerateSerializer
+from inference.wire_formats import WebsocketFrames, frames
 from tigercity.error_responses import describe
+from tigercity.errors import InvalidRequest
 
 MAX_RUNNING = 4  # generations one socket may run at once
 
@@ -61,7 +60,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except (Exception, serializers.ValidationError) as exc:
             await self._send_error(request_id, exc)
             return
-        model_id = model.id if isinstance(model, BaseModel) else model.slug
+        model_id = model.api_id
         revision = engine_request.adapter.revision if engine_request.adapter else 0
         await self.send_json({"type": "start", "id": request_id, "model": model_id, "revision": revision})
         task = asyncio.create_task(self._relay(request_id, generation))
@@ -69,18 +68,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _relay(self, request_id: str, generation):
         try:
-            async for event in generation:
-                if event.kind == "delta":
-                    await self.send_json({"type": "delta", "id": request_id, "index": event.index, "text": event.text})
-                elif event.kind == "finished":
-                    await self.send_json({"type": "finished", "id": request_id, "index": event.index,
-                                          "finish_reason": FINISH_REASONS[event.finish_reason]})
-                elif event.kind == "done":
-                    await self.send_json({"type": "done", "id": request_id, "usage": usage(event)})
-                elif event.kind == "failed":
-                    await self.send_json({"type": "error", "id": request_id,
-                                          "error": {"message": event.message, "type": "server_error",
-                                                    "code": event.code, "param": None}})
+            async for frame in frames(generation, WebsocketFrames(request_id)):
+                await self.send_json(frame)
         except asyncio.CancelledError:
             if self.running.get(request_id):  # a "cancel" message, not a closed socket
                 await self.send_json({"type": "cancelled", "id": request_id})

@@ -5,8 +5,8 @@ from django.conf import settings
 
 from inference import adapter_files
 from inference.admission import acquire_slot
-from inference.catalog import BaseModel
 from inference.engine.types import AdapterRef, GenerationRequest, SamplingParams
+from inference.model_interface import ModelInterface
 from inference.models import TunedModel
 from inference.runtime import get_runtime
 from inference.selectors import model_get
@@ -19,7 +19,7 @@ def adapter_ref(model: TunedModel, number: int | None = None) -> AdapterRef:
     return AdapterRef(key=str(model.key), revision=number, path=adapter_files.absolute(revision.path))
 
 
-def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, BaseModel | TunedModel]:
+def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, ModelInterface]:
     """The engine request for validated `data`, with the model's defaults filling what the caller left out."""
     model = model_get(owner=owner, ref=data["model"])
     limit = settings.TIGER["MAX_TOKENS"]
@@ -31,16 +31,12 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, B
         seed=data.get("seed"),
         n=data.get("n", 1),
     )
-    if isinstance(model, BaseModel):
-        base, ref = model.name, None
-    else:
-        base, ref = model.base_name, adapter_ref(model)
     request = GenerationRequest(
         request_id=f"gen-{uuid.uuid4().hex}",
-        base=base,
+        base=model.base_name,
         messages=tuple({"role": m["role"], "content": m["content"]} for m in data["messages"]),
         params=params,
-        adapter=ref,
+        adapter=None if model.lora is None else adapter_ref(model),
     )
     return request, model
 

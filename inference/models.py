@@ -4,9 +4,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
+from inference.engine.types import LoraSpec
+from tigercity.errors import InvalidRequest
+
+# The generation and training defaults of a model, editable on a user model.
+DEFAULT_FIELDS = ("temperature", "top_p", "learning_rate", "learning_steps", "beta", "epsilon")
+
 
 class TunedModel(models.Model):
-    """A user's model: a LoRA adapter on a base model. Base models are configuration, not rows."""
+    """A user's model: a LoRA adapter on a base model. Base models are configuration, not rows
+    (catalog.BaseModel); both have the model interface (model_interface.py)."""
 
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # names the weights on disk
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tuned_models")
@@ -39,8 +46,38 @@ class TunedModel(models.Model):
             models.UniqueConstraint("owner", Lower("name"), name="unique_model_name_per_owner"),
         ]
 
+    read_only = False
+    default_model = False  # the default model is always a base model
+
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def api_id(self) -> str:
+        return self.slug
+
+    @property
+    def lora(self) -> LoraSpec:
+        return LoraSpec(rank=self.rank, alpha=self.alpha, dropout=self.dropout, target_modules=self.target_modules)
+
+    def child_lora(self, *, rank: int | None = None, alpha: float | None = None, dropout: float | None = None,
+                   target_modules: str | None = None) -> LoraSpec:
+        """The LoRA settings of a copy of this model: its own, since a copy keeps its weights. A value
+        that contradicts them is a 400 naming the field; dropout only acts in training, so it may change."""
+        own = self.lora
+        for field, value in (("rank", rank), ("alpha", alpha), ("target_modules", target_modules)):
+            if value is not None and value != getattr(own, field):
+                raise InvalidRequest(
+                    f"{field} must be {getattr(own, field)!r} (or left out): the parent model {self.name!r} is an "
+                    f"adapter with {field} {getattr(own, field)!r}, and a copy keeps its weights.",
+                    param=field, code="contradicts_parent",
+                )
+        return LoraSpec(rank=own.rank, alpha=own.alpha, dropout=own.dropout if dropout is None else dropout,
+                        target_modules=own.target_modules)
+
+    def child_defaults(self) -> dict:
+        """The generation and training defaults of a copy of this model: its own."""
+        return {field: getattr(self, field) for field in DEFAULT_FIELDS}
 
 
 class Revision(models.Model):

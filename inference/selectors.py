@@ -1,10 +1,11 @@
 """Reads of models: the per-user authorisation boundary. Another user's model is never found."""
-from inference.catalog import BaseModel, base_model, base_models, model_id
+from inference.catalog import base_model, base_models, model_id
+from inference.model_interface import ModelInterface
 from inference.models import Revision, TrainingRun, TunedModel
 from tigercity.errors import NotFound
 
 
-def model_list(*, owner) -> list[BaseModel | TunedModel]:
+def model_list(*, owner) -> list[ModelInterface]:
     """The base models, then the owner's own models."""
     return [*base_models(), *TunedModel.objects.filter(owner=owner)]
 
@@ -18,7 +19,7 @@ def own_model_find(*, owner, ref: str) -> TunedModel | None:
     return found or TunedModel.objects.filter(owner=owner, name__iexact=ref).first()
 
 
-def model_get(*, owner, ref: str, param: str = "model") -> BaseModel | TunedModel:
+def model_get(*, owner, ref: str, param: str = "model") -> ModelInterface:
     """A base model or one of the owner's models, by name or id; 404 otherwise (also for other users' models)."""
     found = base_model(ref) if ref else None
     found = found or own_model_find(owner=owner, ref=ref)

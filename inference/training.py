@@ -10,8 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from inference import adapter_files
-from inference.catalog import BaseModel
-from inference.engine.types import AdapterRef, LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
+from inference.engine.types import AdapterRef, TrainingGroup, TrainingParams, TrainingRequest
 from inference.models import Revision, TunedModel
 from inference.revisions import next_revision_number, revision_commit, training_run_record
 from inference.runtime import get_runtime
@@ -55,13 +54,9 @@ async def _model_lock(pk: int):
         local.release()
 
 
-def lora_spec(model: TunedModel) -> LoraSpec:
-    return LoraSpec(rank=model.rank, alpha=model.alpha, dropout=model.dropout, target_modules=model.target_modules)
-
-
 def trainable_model(*, owner, ref: str) -> TunedModel:
     model = model_get(owner=owner, ref=ref)
-    if isinstance(model, BaseModel):
+    if model.read_only:
         raise Forbidden(f"{model.name} is a base model and read-only: create your own copy "
                         f"(POST /v1/models with parent_model {model.name!r}) and train that.",
                         param="model", code="read_only_model")
@@ -115,7 +110,7 @@ async def ensure_revision_dir(model: TunedModel, number: int) -> str:
     if not revision.path:
         relpath = adapter_files.revision_relpath(model.key, number)
         adapter_files.remove_partial(relpath)
-        await get_runtime().create_adapter(base=model.base_name, spec=lora_spec(model),
+        await get_runtime().create_adapter(base=model.base_name, spec=model.lora,
                                            dest_path=adapter_files.absolute(relpath))
         revision.path = relpath
         await revision.asave(update_fields=["path"])

@@ -1,7 +1,6 @@
 """Reads of conversations: always filtered by owner, so another user's conversation is a 404."""
 from django.http import Http404
 
-from inference.catalog import BaseModel
 from inference.models import TrainingRun, TunedModel
 from playground.models import Conversation, Message
 
@@ -33,11 +32,6 @@ def history_before(message: Message) -> list[dict]:
     earlier = Message.objects.filter(conversation=conversation, pk__lt=message.pk).order_by("created_at", "id")
     turns += [{"role": m.role, "content": m.content} for m in earlier]
     return turns
-
-
-def model_key(model: BaseModel | TunedModel) -> str:
-    """The API id of a model (what the websocket and the v1 API accept)."""
-    return model.id if isinstance(model, BaseModel) else model.slug
 
 
 def last_trained(*, owner) -> dict[int, object]:

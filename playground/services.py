@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from inference import services as model_services
-from inference.api.serializers import TrainSerializer
+from inference.validation import TrainSerializer
 from inference.catalog import BaseModel
 from inference.models import TrainingRun, TunedModel
 from inference.selectors import own_model_find

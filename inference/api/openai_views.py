@@ -8,12 +8,11 @@ import time
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 
-from inference.api import streaming
-from inference.api.serializers import GenerateSerializer
-from inference.api.views import validated
-from inference.catalog import BaseModel
+from inference import wire_formats
+from inference.api.streaming import EventStream
 from inference.generation import generation_request_build, generation_start
 from inference.selectors import model_list
+from inference.validation import GenerateSerializer, validated
 from tigercity.asyncapi import async_api, json_body
 from tigercity.errors import InvalidRequest
 
@@ -61,47 +60,18 @@ async def chat_completions(request):
     body = json_body(request)
     data = validated(GenerateSerializer, translate(body))
     engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
-    model_id = model.id if isinstance(model, BaseModel) else model.slug
+    model_id = model.api_id
     generation = await generation_start(user=request.user, request=engine_request)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if data["stream"]:
-        chunks = _chunks(generation, engine_request, model_id, include_usage)
-        return streaming.EventStream(chunks, generation)
+        chunks = wire_formats.OpenAIChunks(engine_request, model_id, include_usage)
+        return EventStream(wire_formats.frames(generation, chunks), generation)
     revision = engine_request.adapter.revision if engine_request.adapter else 0
-    status, answer = await streaming.collect(generation, engine_request, model_id, revision)
+    status, answer = await wire_formats.answer(generation, engine_request, model_id, revision)
     if status != 200:
         return JsonResponse(answer, status=status)
     answer.pop("revision")
     return JsonResponse({**answer, "object": "chat.completion", "system_fingerprint": None})
-
-
-async def _chunks(generation, request, model_id: str, include_usage: bool):
-    head = {"id": request.request_id, "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model_id, "system_fingerprint": None}
-    started: set[int] = set()
-    try:
-        async for event in generation:
-            if event.kind == "delta":
-                delta = {"content": event.text}
-                if event.index not in started:
-                    started.add(event.index)
-                    delta = {"role": "assistant", **delta}
-                yield streaming.sse({**head, "choices": [{"index": event.index, "delta": delta,
-                                                          "finish_reason": None}]})
-            elif event.kind == "finished":
-                reason = streaming.FINISH_REASONS[event.finish_reason]
-                yield streaming.sse({**head, "choices": [{"index": event.index, "delta": {},
-                                                          "finish_reason": reason}]})
-            elif event.kind == "failed":
-                yield streaming.sse({"error": {"message": event.message, "type": "server_error", "param": None,
-                                               "code": event.code}})
-                return
-            elif event.kind == "done":
-                if include_usage:
-                    yield streaming.sse({**head, "choices": [], "usage": streaming.usage(event)})
-                yield streaming.sse("[DONE]")
-    finally:
-        generation.close()
 
 
 @async_api(methods=("GET",))
@@ -109,12 +79,11 @@ async def models(request):
     created = int(time.time())
     data = []
     for model in await sync_to_async(model_list)(owner=request.user):
-        is_base = isinstance(model, BaseModel)
         data.append({
-            "id": model.id if is_base else model.slug,
+            "id": model.api_id,
             "object": "model",
-            "created": int(model.last_modified.timestamp()) if not is_base else created,
-            "owned_by": "tigercity" if is_base else request.user.username,
+            "created": created if model.read_only else int(model.last_modified.timestamp()),
+            "owned_by": "tigercity" if model.read_only else request.user.username,
         })
     return JsonResponse({"object": "list", "data": data})
 

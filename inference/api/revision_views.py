@@ -1,17 +1,15 @@
 """Revision history, restore, and adapter export."""
-from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inference import revisions, selectors
-from inference.engine.files import stream_zip
+from inference.adapter_export import adapter_archive
+from inference.api.model_info import model_info
 from inference.api.schema import ModelInfo, RevisionInfo, errors
-from inference.api.serializers import model_info
-from inference.training import ensure_revision_dir, trainable_model
+from inference.training import trainable_model
 from tigercity.asyncapi import async_api
-from tigercity.errors import InvalidRequest
 
 
 def revision_info(revision, runs_by_revision: dict) -> dict:
@@ -44,23 +42,8 @@ class RevisionRestoreView(APIView):
         return Response(model_info(model))
 
 
-async def adapter_zip_response(*, owner, model_ref: str, revision: str | None = None) -> StreamingHttpResponse:
-    """A zip of one revision (the current one by default) of the owner's model: its PEFT adapter directory.
-
-    Shared by GET /v1/models/{id}/adapter (Bearer key) and the Playground's download (session).
-    """
-    model = await sync_to_async(trainable_model)(owner=owner, ref=model_ref)
-    raw = str(model.revision) if revision is None else revision
-    if not raw.isdigit():
-        raise InvalidRequest("revision must be a non-negative integer.", param="revision", code="invalid_value")
-    await sync_to_async(selectors.revision_get)(model=model, number=int(raw))
-    path = await ensure_revision_dir(model, int(raw))
-    filename = f"{model.slug}-rev{raw}.zip"
-    return StreamingHttpResponse(stream_zip(path), content_type="application/zip",
-                                 headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @async_api(methods=("GET",))
 async def adapter_export(request, model_id):
     """A zip of the revision's standard PEFT adapter directory."""
-    return await adapter_zip_response(owner=request.user, model_ref=model_id, revision=request.GET.get("revision"))
+    archive = await adapter_archive(owner=request.user, model_ref=model_id, revision=request.GET.get("revision"))
+    return StreamingHttpResponse(archive.chunks, content_type=archive.content_type, headers=archive.headers)

@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from inference.api.serializers import GenerateSerializer, TrainSerializer
+from inference.validation import GenerateSerializer, TrainSerializer
 
 
 class ErrorDetail(serializers.Serializer):

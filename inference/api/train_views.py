@@ -1,9 +1,9 @@
 """POST /v1/train."""
 from django.http import JsonResponse
 
-from inference.api.serializers import TrainSerializer, model_info
-from inference.api.views import validated
+from inference.api.model_info import model_info
 from inference.training import model_train
+from inference.validation import TrainSerializer, validated
 from tigercity.asyncapi import async_api, json_body
 
 

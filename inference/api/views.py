@@ -5,14 +5,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inference import selectors, services
+from inference.api.model_info import model_info
 from inference.api.schema import Deleted, ModelInfo, errors
-from inference.api.serializers import ModelCreateSerializer, ModelUpdateSerializer, model_info
-
-
-def validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+from inference.validation import ModelCreateSerializer, ModelUpdateSerializer, validated
 
 
 class ModelListView(APIView):

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from . import defaults
+
 # LoRA target sets, as named by the API (`target_modules`).
 TARGET_MODULES: dict[str, tuple[str, ...]] = {
     "qv": ("q_proj", "v_proj"),
@@ -21,10 +23,14 @@ TARGET_MODULES: dict[str, tuple[str, ...]] = {
 class LoraSpec:
     """The LoRA settings of a user model (fixed at creation)."""
 
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.1
-    target_modules: str = "qkvo_ffn"  # a key of TARGET_MODULES
+    rank: int = defaults.LORA_RANK
+    alpha: float | None = None  # None: defaults.lora_alpha(rank), filled in at construction
+    dropout: float = defaults.LORA_DROPOUT
+    target_modules: str = defaults.LORA_TARGET_MODULES  # a key of TARGET_MODULES
+
+    def __post_init__(self):
+        if self.alpha is None:
+            object.__setattr__(self, "alpha", defaults.lora_alpha(self.rank))
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,9 @@ class AdapterRef:
 
 @dataclass(frozen=True)
 class SamplingParams:
-    temperature: float = 0.7  # 0 means greedy
-    top_p: float = 0.95
-    max_tokens: int = 256  # already capped by the caller
+    temperature: float = defaults.TEMPERATURE  # 0 means greedy
+    top_p: float = defaults.TOP_P
+    max_tokens: int = defaults.MAX_TOKENS  # already capped by the caller
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = 1  # candidate responses, each gets its own `index`
@@ -105,11 +111,11 @@ class TrainingGroup:
 
 @dataclass(frozen=True)
 class TrainingParams:
-    learning_rate: float = 1e-5
-    learning_steps: int = 5
-    beta: float = 0.04
-    epsilon: float = 0.2
-    max_grad_norm: float = 1.0
+    learning_rate: float = defaults.LEARNING_RATE
+    learning_steps: int = defaults.LEARNING_STEPS
+    beta: float = defaults.BETA
+    epsilon: float = defaults.EPSILON
+    max_grad_norm: float = defaults.MAX_GRAD_NORM
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,7 @@ class FineTuneStage:
     n_epochs: int
     batch_size: int  # examples per optimiser step (gradient accumulation splits it by tokens)
     learning_rate: float  # peak; decays linearly to 0 over the stage's steps
-    beta: float = 0.1  # dpo only
+    beta: float = defaults.DPO_BETA  # dpo only
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,8 @@ class EarlyStopping:
     """Stop a stage when the validation loss has not improved by more than `threshold` for
     `patience` evaluations in a row; the revision then holds the best evaluated weights."""
 
-    threshold: float = 0.0
-    patience: int = 2
+    threshold: float = defaults.EARLY_STOPPING_THRESHOLD
+    patience: int = defaults.EARLY_STOPPING_PATIENCE
 
 
 @dataclass(frozen=True)
@@ -176,9 +182,9 @@ class FineTuneRequest:
     preference_validation: tuple = ()
     seed: int = 0
     early_stopping: EarlyStopping | None = None
-    evals_per_epoch: int = 1  # validation passes per epoch (plus one before the first step)
+    evals_per_epoch: int = defaults.EVALS_PER_EPOCH  # validation passes per epoch (plus one before the first step)
     lora: LoraSpec | None = None  # needed when source.path is "" (untouched revision 0)
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = defaults.MAX_GRAD_NORM
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Models: the base models and the user's own; create, edit, delete, copy, download an adapter."""
+from dataclasses import asdict
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -12,12 +14,11 @@ from rest_framework import serializers
 
 from inference import selectors as model_selectors
 from inference import services as model_services
-from inference.api.revision_views import adapter_zip_response
-from inference.api.serializers import ModelCreateSerializer, ModelUpdateSerializer
-from inference.api.views import validated
+from inference.adapter_export import adapter_archive
 from inference.catalog import BaseModel
 from inference.engine.types import TARGET_MODULES
-from inference.models import TunedModel
+from inference.model_interface import ModelInterface
+from inference.validation import ModelCreateSerializer, ModelUpdateSerializer, validated
 from playground import selectors
 from playground.charts import training_charts
 from playground.forms import api_body
@@ -38,27 +39,23 @@ TARGET_MODULE_LABELS = {
 
 def _catalog(user) -> dict:
     found = model_selectors.model_list(owner=user)
-    bases = [m for m in found if isinstance(m, BaseModel)]
-    own = [m for m in found if isinstance(m, TunedModel)]
+    bases = [m for m in found if m.read_only]
+    own = [m for m in found if not m.read_only]
     trained = selectors.last_trained(owner=user)
     default = next((m for m in bases if m.default_model), bases[0])
     return {
         "bases": bases,
         "own": [{"model": m, "last_trained": trained.get(m.pk)} for m in own],
-        "parents": [{"value": m.name if isinstance(m, BaseModel) else m.slug, "model": m,
-                     "is_base": isinstance(m, BaseModel), "defaults": _parent_defaults(m)} for m in found],
+        "parents": [{"value": m.name if m.read_only else m.api_id, "model": m,
+                     "is_base": m.read_only, "defaults": _parent_defaults(m)} for m in found],
         "default_base": default,
         "target_modules": [(key, TARGET_MODULE_LABELS.get(key, key)) for key in TARGET_MODULES],
     }
 
 
-def _parent_defaults(parent: BaseModel | TunedModel) -> dict:
+def _parent_defaults(parent: ModelInterface) -> dict:
     """What the API chooses for a model created from `parent` when the request leaves the fields out."""
-    if isinstance(parent, BaseModel):
-        lora = model_services._lora_for_base(parent, dict.fromkeys(model_services.LORA_FIELDS))
-    else:
-        lora = {field: getattr(parent, field) for field in model_services.LORA_FIELDS}
-    return {**lora, "learning_rate": parent.learning_rate}
+    return {**asdict(parent.child_lora()), "learning_rate": parent.learning_rate}
 
 
 def _create_defaults(parent: BaseModel) -> dict:
@@ -102,7 +99,7 @@ def _model_or_404(user, ref: str):
 def model_detail(request, ref: str):
     """One model: its description and defaults (editable for own models), revisions and training chart."""
     model = _model_or_404(request.user, ref)
-    is_base = isinstance(model, BaseModel)
+    is_base = model.read_only
     values, errors, saved, status = {}, {}, False, 200
     if request.method == "POST":
         values = request.POST
@@ -175,6 +172,7 @@ async def model_adapter(request, ref: str):
     """The adapter zip, for a signed-in session: the same code path as GET /v1/models/{id}/adapter."""
     user = await request.auser()
     try:
-        return await adapter_zip_response(owner=user, model_ref=ref, revision=request.GET.get("revision"))
+        archive = await adapter_archive(owner=user, model_ref=ref, revision=request.GET.get("revision"))
+        return StreamingHttpResponse(archive.chunks, content_type=archive.content_type, headers=archive.headers)
     except Exception as exc:  # a readable page instead of JSON; describe() logs anything unexpected
         return render_error(request, exc)

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from inference import selectors as model_selectors
-from inference.api.serializers import MessageSerializer
-from inference.catalog import BaseModel, base_model
+from inference.validation import MessageSerializer
+from inference.catalog import base_model
 from playground import selectors, services
 from playground.models import Message
 from playground.views.common import error_text, inline, model_event, render_error
@@ -28,12 +28,12 @@ FINISH_REASONS = ("stop", "length", "cancelled")
 def _picker(user, wanted: str = "") -> dict:
     """The models to choose from and the one selected: `wanted` if it exists, else the catalog's default."""
     models = model_selectors.model_list(owner=user)
-    keys = [selectors.model_key(m) for m in models]
+    keys = [m.api_id for m in models]
     wanted = wanted.strip().lower()
     selected = next((k for k, m in zip(keys, models) if wanted and (k == wanted or m.name.lower() == wanted)), None)
     if selected is None:
-        selected = next(selectors.model_key(m) for m in models if isinstance(m, BaseModel) and m.default_model)
-    items = [{"key": k, "model": m, "is_base": isinstance(m, BaseModel)} for k, m in zip(keys, models)]
+        selected = next(m.api_id for m in models if m.default_model)
+    items = [{"key": k, "model": m, "is_base": m.read_only} for k, m in zip(keys, models)]
     return {"models": items, "selected": selected,
             "selected_is_base": next(i["is_base"] for i in items if i["key"] == selected)}
 
@@ -69,7 +69,7 @@ def chat_send(request):
             raise InvalidRequest("Write a message first.", param="content")
         model = model_selectors.model_get(owner=request.user, ref=request.POST.get("model", ""))
         system_prompt = request.POST.get("system_prompt", "")
-        key = selectors.model_key(model)
+        key = model.api_id
         raw_id = request.POST.get("conversation", "")
         if raw_id.isdigit():
             conversation = selectors.conversation_get(owner=request.user, pk=int(raw_id))
@@ -99,7 +99,7 @@ def chat_answer(request, pk: int):
         reason = request.POST.get("finish_reason", "")
         turn = services.message_add(
             conversation=conversation, role=Message.ASSISTANT, content=request.POST.get("content", ""),
-            model=selectors.model_key(model), revision=int(revision) if revision.isdigit() else None,
+            model=model.api_id, revision=int(revision) if revision.isdigit() else None,
             finish_reason=reason if reason in FINISH_REASONS else "",
         )
     except ApiError as exc:

@@ -4,16 +4,14 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from inference import selectors as model_selectors
-from inference.catalog import BaseModel
-from playground.selectors import model_key
 
 
 @login_required
 def docs(request):
     base = request.build_absolute_uri("/").rstrip("/")
     models = model_selectors.model_list(owner=request.user)
-    default = next(model_key(m) for m in models if isinstance(m, BaseModel) and m.default_model)
-    own = [model_key(m) for m in models if not isinstance(m, BaseModel)]
+    default = next(m.api_id for m in models if m.default_model)
+    own = [m.api_id for m in models if not m.read_only]
     context = {
         "base": base,
         "docs_url": request.build_absolute_uri(reverse("api-docs")),

@@ -8,7 +8,6 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from inference import selectors as model_selectors
-from inference.catalog import BaseModel
 from inference.models import TunedModel
 from playground import selectors, services
 from playground.charts import training_charts
@@ -33,19 +32,19 @@ def _history(model: TunedModel) -> dict:
 def train(request):
     """The page: the selected own model (or why a base model cannot be trained, with a copy button)."""
     found = model_selectors.model_list(owner=request.user)
-    own = [m for m in found if isinstance(m, TunedModel)]
-    bases = [m for m in found if isinstance(m, BaseModel)]
+    own = [m for m in found if not m.read_only]
+    bases = [m for m in found if m.read_only]
     wanted = request.GET.get("model", "")
     selected = None
     if wanted:
-        selected = next((m for m in found if selectors.model_key(m) == wanted.lower()
+        selected = next((m for m in found if m.api_id == wanted.lower()
                          or m.name.lower() == wanted.lower()), None)
     elif own:
         selected = own[-1]
     context = {"own": own, "bases": bases, "selected": selected,
-               "selected_is_base": isinstance(selected, BaseModel), "sample_sizes": SAMPLE_SIZES,
+               "selected_is_base": selected is not None and selected.read_only, "sample_sizes": SAMPLE_SIZES,
                "default_samples": DEFAULT_SAMPLES, "max_tokens_limit": settings.TIGER["MAX_TOKENS"]}
-    if isinstance(selected, TunedModel):
+    if selected is not None and not selected.read_only:
         context.update(_history(selected))
     return TemplateResponse(request, "playground/train.html", context)
 

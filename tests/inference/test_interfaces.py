@@ -5,9 +5,12 @@ import inspect
 
 import pytest
 
+from inference.catalog import BaseModel
 from inference.engine.interface import EngineInterface
 from inference.engine.process import EngineProcess
 from inference.engine.serving.engine import Engine
+from inference.model_interface import ModelInterface
+from inference.models import TunedModel
 from inference.runtime import DisabledRuntime, EmbeddedRuntime
 from inference.runtime_interface import RuntimeInterface
 from inference.workers.client import WorkerRuntime
@@ -21,6 +24,8 @@ IMPLEMENTATIONS = [
     (RuntimeInterface, DisabledRuntime),
     (RuntimeInterface, WorkerRuntime),
     (RuntimeInterface, FakeRuntime),
+    (ModelInterface, BaseModel),
+    (ModelInterface, TunedModel),
 ]
 
 
@@ -40,12 +45,12 @@ def drift(protocol, implementation) -> list[str]:
     """How `implementation` differs from `protocol`: one line per missing or mismatched member."""
     problems = []
     for name, declared in members(protocol).items():
-        if not hasattr(implementation, name):
+        if not (hasattr(implementation, name) or name in getattr(implementation, "__dataclass_fields__", {})):
             problems.append(f"lacks {name}")
             continue
-        actual = inspect.getattr_static(implementation, name)
         if declared is None:  # an attribute: any value will do
             continue
+        actual = inspect.getattr_static(implementation, name)
         if isinstance(declared, property):
             if not isinstance(actual, property):
                 problems.append(f"{name} should be a property")

@@ -9,7 +9,7 @@ from inference.stream import GenerationStream
 
 
 async def _events():
-    yield "data: never read\n\n"
+    yield {"never": "read"}
 
 
 @pytest.mark.django_db  # closing a response sends request_finished (database connections are tidied)

@@ -1,12 +1,9 @@
-"""Input validation for the v1 model endpoints, and ModelInfo, the one output shape of a model."""
-from datetime import datetime, timezone
-
+"""Input validation shared by the v1 API, the websocket and the Playground: one serializer per request
+body, so that every way in refuses the same input with the same message."""
 from django.conf import settings
 from rest_framework import serializers
 
-from inference.catalog import BaseModel
 from inference.engine.types import TARGET_MODULES
-from inference.models import TunedModel
 from tigercity.fields import (
     StrictBooleanField,
     StrictCharField,
@@ -18,36 +15,11 @@ from tigercity.fields import (
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"
 
 
-def iso_ms(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a Z: 2025-12-28T15:23:15.632Z."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def model_info(model: BaseModel | TunedModel) -> dict:
-    """ModelInfo exactly as API.md lists it (LoRA settings for user models only)."""
-    info = {
-        "name": model.name,
-        "id": model.id if isinstance(model, BaseModel) else model.slug,
-        "description": model.description,
-        "read_only": isinstance(model, BaseModel),
-    }
-    if isinstance(model, TunedModel):
-        info["parent_model"] = model.parent_name
-    info.update(
-        revision=0 if isinstance(model, BaseModel) else model.revision,
-        last_modified=iso_ms(model.last_modified),
-        default_model=isinstance(model, BaseModel) and model.default_model,
-        temperature=model.temperature,
-        top_p=model.top_p,
-        learning_rate=model.learning_rate,
-        learning_steps=model.learning_steps,
-        beta=model.beta,
-        epsilon=model.epsilon,
-    )
-    if isinstance(model, TunedModel):
-        info.update(rank=model.rank, alpha=model.alpha, dropout=model.dropout, target_modules=model.target_modules)
-    return info
+def validated(serializer_class, data, **kwargs) -> dict:
+    """`data` validated by `serializer_class`; raises its ValidationError (a 400 naming the field)."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class StrictSerializer(serializers.Serializer):
