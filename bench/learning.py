@@ -18,7 +18,7 @@ initial value and the maximum (1).
 Tasks: `identity` (default): n + 0, 0 + n, n - 0, n times 1, 1 times n, n times 0 for n in 10..99,
 held out by number (no training prompt contains a held-out n, so no held-out answer is ever rewarded):
 a rule learnt on some numbers has to carry over to others. `times` (the 0..12 times tables) and `add`
-(one-digit sums) hold out individual facts; the demo model mostly memorises those (see the README).
+(one-digit sums) hold out individual facts; the demo model mostly memorises those (see bench/README.md).
 
 Results: the curve on stdout, raw numbers in bench/out/learning.json, a plot in bench/out/learning.png.
 """

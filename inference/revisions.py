@@ -1,6 +1,6 @@
 """Revisions of a model's weights: committing, pruning, restoring, exporting, start-up reconciliation.
 
-Order of a new revision (ARCHITECTURE.md invariants): its directory is written completely and renamed
+Order of a new revision (docs/architecture.md: Invariants): its directory is written completely and renamed
 into place first, then its row is committed; a crash in between leaves a directory no row names, which
 `reconcile_adapter_dirs` removes at the next start. Earlier directories are never rewritten.
 """

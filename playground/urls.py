@@ -26,4 +26,5 @@ urlpatterns = [
     path("train/", train.train, name="train"),
     path("train/<str:ref>/run/", train.train_run, name="train-run"),
     path("docs/", docs.docs, name="docs"),
+    path("docs/api/", docs.api_reference, name="api-reference"),
 ]

@@ -14,7 +14,7 @@ from inference.revisions import reconcile_adapter_dirs  # noqa: E402
 from tigercity.routing import websocket_urlpatterns  # noqa: E402
 
 # A crash between writing a revision's directory and committing its row leaves a directory nobody
-# names; remove those before serving (ARCHITECTURE.md: invariants).
+# names; remove those before serving (docs/architecture.md: Invariants).
 reconcile_adapter_dirs()
 
 application = ProtocolTypeRouter(

@@ -1,4 +1,4 @@
-"""The ONE place that turns errors into the v1 error object (API.md: Errors).
+"""The ONE place that turns errors into the v1 error object (docs/api.md: Errors).
 
 Used by DRF views (EXCEPTION_HANDLER), by Django's 404/500 handlers for /v1/ and /openai/ paths, and by
 streaming code that must report an error inside an event stream.

@@ -190,7 +190,7 @@ TIGER = {
     "WORKER_NAMESPACE": env_str("TIGER_WORKER_NAMESPACE", "tigercity"),
     "ADAPTER_CACHE_SIZE": env_int("TIGER_ADAPTER_CACHE_SIZE", 64, minimum=1),
     "MAX_BATCH_SIZE": env_int("TIGER_MAX_BATCH_SIZE", 32, minimum=1),
-    "CPU_THREADS": env_int("TIGER_CPU_THREADS", 0, minimum=0),  # 0: automatic (runtime.cpu_threads)
+    "CPU_THREADS": env_int("TIGER_CPU_THREADS", 0, minimum=0),  # 0: automatic (engine_factory.cpu_threads)
     "MAX_QUEUE": env_int("TIGER_MAX_QUEUE", 256, minimum=1),
     "MAX_TOKENS": env_int("TIGER_MAX_TOKENS", 1024, minimum=1),
     "MAX_CONCURRENT_GENERATIONS": env_int("TIGER_MAX_CONCURRENT_GENERATIONS", 16, minimum=1),

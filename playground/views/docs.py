@@ -1,4 +1,9 @@
-"""Docs: where the OpenAPI page is, and curl snippets that use this server's own address."""
+"""Docs: where the OpenAPI page is, curl snippets that use this server's own address, and the API
+reference of the repository (docs/api.md) rendered as a page."""
+from pathlib import Path
+
+import markdown
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -20,3 +25,11 @@ def docs(request):
         "own_model": own[-1] if own else "my-model",
     }
     return TemplateResponse(request, "playground/docs.html", context)
+
+
+@login_required
+def api_reference(request):
+    """docs/api.md, the same text a reader of the repository sees (trusted: it ships with the code)."""
+    text = (Path(settings.BASE_DIR) / "docs" / "api.md").read_text(encoding="utf-8")
+    html = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    return TemplateResponse(request, "playground/api_reference.html", {"reference": html})
