@@ -18,6 +18,7 @@ def build_engine(bases: list[str] | None = None) -> EngineInterface:
     for the GIL while this process's event loop writes tokens to sockets; with TIGER_ENGINE_PROCESS=0,
     on threads of this process."""
     global _engines_built
+    from inference import adapter_files
     from inference.engine.config import EngineConfig
 
     if settings.TIGER["ENGINE_PROCESS"]:
@@ -34,6 +35,7 @@ def build_engine(bases: list[str] | None = None) -> EngineInterface:
             max_batch_size=settings.TIGER["MAX_BATCH_SIZE"],
             max_queue=settings.TIGER["MAX_QUEUE"],
             cpu_threads=cpu_threads(),
+            adapters_root=str(adapter_files.adapters_root()),
         ),
     )
 

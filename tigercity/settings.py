@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from tigercity.cache import cache_settings
 from tigercity.env import env_bool, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -100,10 +101,13 @@ if REDIS_URL:
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                     "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]}}
     }
-    # Rate-limit histories must be shared by every web process.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The deployment's namespace: the prefix of every cache key (and, by default, of the worker channels), so
+# that two deployments sharing one Redis never share rate-limit buckets.
+NAMESPACE = env_str("TIGER_NAMESPACE", "tigercity")
+# Rate-limit histories are shared by every web process through Redis when there is one (stored as JSON).
+CACHES = cache_settings(REDIS_URL, NAMESPACE)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -187,7 +191,7 @@ TIGER = {
     # workers: seconds the web tier waits for a worker to take a request, or to say anything while it runs
     "WORKER_TIMEOUT": env_int("TIGER_WORKER_TIMEOUT", 30, minimum=1),
     # workers: prefix of the channels and Redis keys that a web tier and its workers share
-    "WORKER_NAMESPACE": env_str("TIGER_WORKER_NAMESPACE", "tigercity"),
+    "WORKER_NAMESPACE": env_str("TIGER_WORKER_NAMESPACE", NAMESPACE),
     "ADAPTER_CACHE_SIZE": env_int("TIGER_ADAPTER_CACHE_SIZE", 64, minimum=1),
     "MAX_BATCH_SIZE": env_int("TIGER_MAX_BATCH_SIZE", 32, minimum=1),
     "CPU_THREADS": env_int("TIGER_CPU_THREADS", 0, minimum=0),  # 0: automatic (engine_factory.cpu_threads)

@@ -13,6 +13,9 @@ class EngineConfig:
     max_context_length: int | None = None  # caps the checkpoint's max_position_embeddings (KV memory)
     device: str | None = None  # "cuda", "cuda:1", "cpu"; None: CUDA when present
     dtype: str | None = None  # "bfloat16", "float32", ...; None: bf16 on CUDA, fp32 on CPU
+    # Every adapter path a request names (destinations, sources) must lie inside this directory;
+    # None: unchecked, for library callers that build their own paths (the server always sets it).
+    adapters_root: str | None = None
     cpu_threads: int | None = None  # torch intra-op threads (process-wide) when serving on the CPU;
     # tiny models run far faster on 1 than on several threads fighting over busy cores
 

@@ -42,6 +42,12 @@ class AdapterLoadError(EngineError):
     code = "adapter_load_failed"
 
 
+class PathNotAllowed(EngineError):
+    """A request named an adapter path outside the engine's adapters directory (EngineConfig.adapters_root)."""
+
+    code = "path_not_allowed"
+
+
 class CheckpointError(EngineError):
     code = "checkpoint_invalid"
 

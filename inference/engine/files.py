@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import PathNotAllowed
+
 TEMP_PREFIX = ".tmp-"
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -49,6 +51,21 @@ def atomic_directory(dest: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def require_within(root: str | os.PathLike | None, path: str | os.PathLike) -> None:
+    """Raise PathNotAllowed unless `path` lies strictly inside the directory `root`, symlinks resolved.
+
+    Every path an engine is asked to read or write (a request's destination, a source adapter) comes
+    from a message: whoever can write that message (a Redis, a worker queue) must not make the engine
+    read or overwrite files elsewhere. `root` None means a library caller that trusts its own paths;
+    the server always sets it (EngineConfig.adapters_root). "" is an untouched revision 0: no file."""
+    if root is None or path == "":
+        return
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root or real == real_root:
+        raise PathNotAllowed(f"Adapter path outside the adapters directory refused: {str(path)[:200]!r}")
 
 
 def copy_directory(source: str | os.PathLike, dest: str | os.PathLike) -> None:

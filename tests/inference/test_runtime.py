@@ -11,3 +11,10 @@ def test_the_engine_runs_in_a_child_process_by_default_and_on_threads_when_switc
     assert sorted(engine.bases) == ["DeepSeek-R1-8b", "Llama-3.1-8b"]
     settings.TIGER = {**settings.TIGER, "ENGINE_PROCESS": False}
     assert isinstance(build_engine(), Engine)
+
+
+def test_the_server_engine_only_accepts_adapter_paths_under_the_data_directory(settings):
+    """Whatever carries a request to it (a pipe, a worker queue), the engine checks its paths itself."""
+    for in_process in (True, False):
+        settings.TIGER = {**settings.TIGER, "ENGINE_PROCESS": in_process}
+        assert build_engine().config.adapters_root == str(settings.DATA_DIR / "adapters")

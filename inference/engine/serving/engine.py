@@ -12,6 +12,7 @@ from ..lora.adapters import copy_adapter, write_initial_adapter
 from ..chat import render_prompt
 from ..checkpoint import CheckpointInfo, inspect_checkpoint
 from ..config import EngineConfig
+from ..files import require_within
 from ..errors import ContextLengthExceeded, EngineUnavailable, UnknownBaseModel
 from .request import RequestState
 from ..training.finetune_session import FineTuneSession
@@ -73,6 +74,8 @@ class Engine:
         leaves no room for one token), QueueFull, ValueError (invalid sampling parameters).
         max_tokens is clamped so that prompt + completion fit the context."""
         _check_params(req.params)
+        if req.adapter is not None:
+            require_within(self.config.adapters_root, req.adapter.path)
         prompt = self._render(req.base, req.messages)
         context = self.context_length(req.base)
         if len(prompt) >= context:
@@ -94,6 +97,9 @@ class Engine:
         With `copy_from`, its weights are copied (an untouched revision 0, path "", has none: a
         fresh revision 0 is written). Otherwise revision 0 of `spec`: B is zero, so it generates
         exactly what the base generates."""
+        require_within(self.config.adapters_root, dest_path)
+        if copy_from is not None:
+            require_within(self.config.adapters_root, copy_from.path)
         if copy_from is not None and copy_from.path:
             copy_adapter(copy_from.path, dest_path)
             return
@@ -116,6 +122,8 @@ class Engine:
     def train(self, req: TrainingRequest) -> Future:
         """Queue a training on the base's engine thread; the future resolves to a TrainingResult
         once the new revision is written to req.dest_path (when the weights changed)."""
+        require_within(self.config.adapters_root, req.dest_path)
+        require_within(self.config.adapters_root, req.source.path)
         future: Future = Future()
         self._loop(req.base).train(TrainingSession(req, future))
         return future
