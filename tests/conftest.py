@@ -1,16 +1,26 @@
 """Shared fixtures. Django imports stay inside fixtures so tests/inference/engine runs without Django (-p no:django)."""
+import shutil
+
 import pytest
 
 
+@pytest.fixture(scope="session")
+def _session_data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("data")
+
+
 @pytest.fixture(autouse=True)
-def _data_dir(request, tmp_path):
-    """Each Django test writes adapters under its own temporary data directory."""
+def _data_dir(request):
+    """Each Django test starts with an empty data directory. It is one path for the whole session: the
+    engine, built once, only accepts adapter paths under the data directory it was built with."""
     if not request.config.pluginmanager.hasplugin("django"):
         yield
         return
     settings = request.getfixturevalue("settings")
-    settings.DATA_DIR = tmp_path / "data"
-    settings.DATA_DIR.mkdir()
+    data_dir = request.getfixturevalue("_session_data_dir")
+    for entry in data_dir.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    settings.DATA_DIR = data_dir
     yield
 
 
