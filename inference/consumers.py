@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from rest_framework import serializers
 
-from inference.generation import generation_request_build, generation_start
+from inference.generation import generation_request_build, generation_started
 from inference.validation import GenerateSerializer
 from inference.wire_formats import WebsocketFrames, frames
 from tigercity.error_responses import describe
@@ -47,6 +47,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 return
             if kind != "generate":
                 raise InvalidRequest("type must be 'generate' or 'cancel'.", param="type")
+            if request_id in self.running:
+                # A second generation under a running one's id would replace it in `running`, where
+                # neither a cancel nor the socket's close would ever reach it again.
+                raise InvalidRequest("A generation with this id is still running; use a new id.", param="id",
+                                     code="duplicate_id")
             if len(self.running) >= MAX_RUNNING:
                 raise InvalidRequest(f"At most {MAX_RUNNING} generations may run at once on one connection.",
                                      code="too_many_generations")
@@ -56,15 +61,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             engine_request, model = await sync_to_async(generation_request_build)(
                 owner=self.scope["user"], data=serializer.validated_data
             )
-            generation = await generation_start(user=self.scope["user"], request=engine_request)
+            model_id = model.api_id
+            revision = engine_request.adapter.revision if engine_request.adapter else 0
+            async with generation_started(user=self.scope["user"], request=engine_request) as generation:
+                await self.send_json({"type": "start", "id": request_id, "model": model_id, "revision": revision})
+                task = asyncio.create_task(self._relay(request_id, generation.hand_over()))
+                self.running[request_id] = (task, generation)
         except (Exception, serializers.ValidationError) as exc:
             await self._send_error(request_id, exc)
             return
-        model_id = model.api_id
-        revision = engine_request.adapter.revision if engine_request.adapter else 0
-        await self.send_json({"type": "start", "id": request_id, "model": model_id, "revision": revision})
-        task = asyncio.create_task(self._relay(request_id, generation))
-        self.running[request_id] = (task, generation)
 
     async def _relay(self, request_id: str, generation):
         try:

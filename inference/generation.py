@@ -1,5 +1,6 @@
 """Turning a validated generation request into an engine request pinned to the current revision."""
 import uuid
+from contextlib import asynccontextmanager
 
 from django.conf import settings
 
@@ -41,9 +42,13 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, M
     return request, model
 
 
-async def generation_start(*, user, request: GenerationRequest):
-    """Start `request` for `user` within their concurrent-generation limit; the reader must close()
-    the returned GenerationStream (that gives the slot back)."""
+@asynccontextmanager
+async def generation_started(*, user, request: GenerationRequest):
+    """Start `request` for `user` within their concurrent-generation limit, for the body of an `async with`.
+
+    Whatever way the body leaves (an answer, an exception, a cancelled task), the generation is closed
+    and the user's slot comes back, unless the body handed it over (GenerationStream.hand_over) to what
+    outlives it: a streaming response, the task relaying it to a websocket, which close it themselves."""
     release = acquire_slot(user.pk)
     try:
         generation = await get_runtime().start_generation(request)
@@ -51,4 +56,8 @@ async def generation_start(*, user, request: GenerationRequest):
         release()
         raise
     generation.on_close(release)
-    return generation
+    try:
+        yield generation
+    finally:
+        if not generation.handed_over:
+            generation.close()

@@ -24,6 +24,7 @@ class GenerationStream:
         self._cancel = cancel
         self._on_close: list[Callable[[], None]] = []
         self.finished = False
+        self.handed_over = False
 
     def push(self, event: Event) -> None:
         """Thread-safe: called by the engine (or a runtime's relay) for every event."""
@@ -45,6 +46,12 @@ class GenerationStream:
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run `callback` once, when the reader closes this stream (see close)."""
         self._on_close.append(callback)
+
+    def hand_over(self) -> "GenerationStream":
+        """Whoever calls this closes the stream from now on (generation.generation_started then leaves
+        it open)."""
+        self.handed_over = True
+        return self
 
     def close(self) -> None:
         """The reader is done with it, finished or not (call it in a `finally`): cancels what is

@@ -4,7 +4,7 @@ from django.http import JsonResponse
 
 from inference import wire_formats
 from inference.api.streaming import EventStream
-from inference.generation import generation_request_build, generation_start
+from inference.generation import generation_request_build, generation_started
 from inference.validation import GenerateSerializer, validated
 from tigercity.asyncapi import async_api, json_body
 
@@ -15,9 +15,9 @@ async def generate_response(request):
     engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
     model_id = model.api_id
     revision = engine_request.adapter.revision if engine_request.adapter else 0
-    generation = await generation_start(user=request.user, request=engine_request)
-    if data["stream"]:
-        chunks = wire_formats.V1Chunks(engine_request, model_id, revision)
-        return EventStream(wire_formats.frames(generation, chunks), generation)
-    status, body = await wire_formats.answer(generation, engine_request, model_id, revision)
+    async with generation_started(user=request.user, request=engine_request) as generation:
+        if data["stream"]:
+            chunks = wire_formats.V1Chunks(engine_request, model_id, revision)
+            return EventStream(wire_formats.frames(generation, chunks), generation)
+        status, body = await wire_formats.answer(generation, engine_request, model_id, revision)
     return JsonResponse(body, status=status)

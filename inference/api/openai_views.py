@@ -10,7 +10,7 @@ from django.http import JsonResponse
 
 from inference import wire_formats
 from inference.api.streaming import EventStream
-from inference.generation import generation_request_build, generation_start
+from inference.generation import generation_request_build, generation_started
 from inference.selectors import model_list
 from inference.validation import GenerateSerializer, validated
 from tigercity.asyncapi import async_api, json_body
@@ -55,19 +55,29 @@ def translate(body: dict) -> dict:
     return data
 
 
+def _include_usage(stream_options) -> bool:
+    """OpenAI's stream_options: null, or an object whose include_usage is a boolean."""
+    if stream_options is None:
+        return False
+    if not isinstance(stream_options, dict) or not isinstance(stream_options.get("include_usage", False), bool):
+        raise InvalidRequest("stream_options must be an object like {\"include_usage\": true}.",
+                             param="stream_options", code="invalid_value")
+    return stream_options.get("include_usage", False)
+
+
 @async_api(methods=("POST",))
 async def chat_completions(request):
     body = json_body(request)
     data = validated(GenerateSerializer, translate(body))
     engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
     model_id = model.api_id
-    generation = await generation_start(user=request.user, request=engine_request)
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    if data["stream"]:
-        chunks = wire_formats.OpenAIChunks(engine_request, model_id, include_usage)
-        return EventStream(wire_formats.frames(generation, chunks), generation)
+    include_usage = _include_usage(body.get("stream_options"))
     revision = engine_request.adapter.revision if engine_request.adapter else 0
-    status, answer = await wire_formats.answer(generation, engine_request, model_id, revision)
+    async with generation_started(user=request.user, request=engine_request) as generation:
+        if data["stream"]:
+            chunks = wire_formats.OpenAIChunks(engine_request, model_id, include_usage)
+            return EventStream(wire_formats.frames(generation, chunks), generation)
+        status, answer = await wire_formats.answer(generation, engine_request, model_id, revision)
     if status != 200:
         return JsonResponse(answer, status=status)
     answer.pop("revision")

@@ -18,7 +18,7 @@ class EventStream(StreamingHttpResponse):
 
     def __init__(self, frames: AsyncIterator, generation: GenerationStream):
         super().__init__(_sse(frames), content_type="text/event-stream", headers=SSE_HEADERS)
-        self._generation = generation
+        self._generation = generation.hand_over()
 
     def close(self) -> None:
         try:
