@@ -133,6 +133,8 @@ class Engine:
         submission order, in slices between decode steps). `on_event` gets its progress on the engine
         thread; the future resolves to a FineTuneResult once the new revision is written to
         req.dest_path, or raises FineTuneCancelled / the job's error (nothing written)."""
+        require_within(self.config.adapters_root, req.dest_path)
+        require_within(self.config.adapters_root, req.source.path)
         future: Future = Future()
         self._loop(req.base).finetune(FineTuneSession(req, on_event, future))
         return future

@@ -41,6 +41,11 @@ def test_the_engine_refuses_paths_outside_its_adapters_directory(make_engine, ad
         with pytest.raises(PathNotAllowed):
             engine.train(TrainingRequest(request_id="t", base=BASE, source=source, dest_revision=1, dest_path=dest,
                                          groups=(group,), lora=LoraSpec(rank=2)))
+    from inference.engine.types import FineTuneRequest
+
+    with pytest.raises(PathNotAllowed):
+        engine.finetune(FineTuneRequest(job_id="j", base=BASE, source=outside_source, dest_revision=1,
+                                        dest_path=str(root / "m" / "rev-1"), stages=()), lambda event: None)
     assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "out").exists()
     assert list(root.iterdir()) == []
 
