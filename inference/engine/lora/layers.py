@@ -5,35 +5,83 @@ decode step of a small model: per call it walks every module of the model twice 
 layers (with dozens of adapters loaded: thousands of modules), and every LoRA layer regroups the
 rows from Python lists, then gathers and scatters each adapter's rows. Here each LoRA layer gets
 two hooks once: before it, peft is told that every row is the base's, so it runs the base layer
-only; after it, `_add_lora` adds the adapters' B(A(x)) * scaling, with the rows grouped once per
-call. A batch of one adapter computes exactly what peft computes (bitwise). A batch that mixes
-adapters multiplies once by all of their A and B matrices stacked, with each row's scaling on its
-own adapter's rank columns and zero elsewhere: a handful of operations per layer whatever the
-number of adapters (equal to the grouped computation up to float rounding); stacks larger than
-`STACK_MAX_ELEMENTS` per layer fall back to one group at a time.
+only; after it, `_add_lora` adds the rows' B(A(x)) * scaling.
+
+A batch of one adapter computes exactly what peft computes (bitwise). A batch that mixes adapters
+gathers each row's A and B (Punica's BGMV, S-LoRA): every registered adapter has a slot in stacks
+kept per layer and per rank, A^T: (slots, in, r), B^T: (slots, r, out) (the layout a batched matmul
+reads without a transposition), and peft's own parameters are (transposed) views into them, so the stacks cost no memory of their own beyond spare slots. Per layer and rank
+present in the batch: gather the rows' A and B by slot, two batched matmuls. The number of
+operations does not grow with the number of distinct adapters, and nothing is rebuilt when the set
+of adapters in the batch changes (it changes almost every step under many users). Slot 0 stays
+zero: rows of the base, of another rank, or of an adapter that does not wrap this layer, add 0.
+Equal to the grouped computation up to float rounding.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from peft.tuners.lora import LoraLayer
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch's adapter_names
-STACK_MAX_ELEMENTS = 1 << 20  # per layer: A and B of the batch's adapters stacked (4 MB in fp32)
+
+_Bucket = tuple[int, torch.dtype]  # (rank, dtype): adapters whose A/B share a stack on a layer
 
 
 @dataclass
 class _Call:
     """The rows of the forward in progress."""
 
-    names: list[str]  # adapter per row
-    groups: list[tuple[str, torch.Tensor | None]]  # (adapter, its row indices; None: every row)
+    single: str | None  # the one adapter of every row, or None (a mixed batch)
+    slots: list[tuple[_Bucket, torch.Tensor]]  # per bucket used by the rows: (B,) slot per row, 0: none
     base_names: list[str]  # BASE_ADAPTER per row, what peft's layers are told
-    masks: dict[tuple, torch.Tensor] = field(default_factory=dict)  # per stack: (B, sum of ranks) scalings
+
+
+class _Stack:
+    """A layer's adapters of one bucket: A^T (S, in, r), B^T (S, r, out), scaling (S,); slot 0 is zero."""
+
+    def __init__(self, capacity: int, a_shape: tuple, b_shape: tuple, like: torch.Tensor):
+        self.a = like.new_zeros(capacity, a_shape[1], a_shape[0])
+        self.b = like.new_zeros(capacity, b_shape[1], b_shape[0])
+        self.scale = like.new_zeros(capacity)
+        self.uniform: float | None = None  # the scaling every live slot shares (one multiply less)
+
+    def grow(self, capacity: int) -> None:
+        for attr in ("a", "b", "scale"):
+            old = getattr(self, attr)
+            new = old.new_zeros(capacity, *old.shape[1:])
+            new[: old.shape[0]] = old
+            setattr(self, attr, new)
+
+    def clear(self, slot: int) -> None:
+        self.a[slot].zero_()
+        self.b[slot].zero_()
+        self.scale[slot] = 0.0
+
+
+class _Slots:
+    """Which slot each adapter of a bucket holds: the same on every layer, so one index per call."""
+
+    def __init__(self):
+        self.capacity = 1  # slot 0: the zero adapter
+        self.of: dict[str, int] = {}
+        self.free: list[int] = []
+
+    def take(self, name: str) -> tuple[int, bool]:
+        """(slot, whether the stacks must grow to hold it)."""
+        if self.free:
+            slot = self.free.pop()
+        else:
+            slot = len(self.of) + 1
+        self.of[name] = slot
+        grow = slot >= self.capacity
+        if grow:
+            self.capacity = max(self.capacity + 4, self.capacity * 5 // 4)  # spare slots: at most ~25 %
+        return slot, grow
 
 
 class MixedLora:
@@ -44,6 +92,8 @@ class MixedLora:
         self._model = model  # the base model peft injected its LoRA layers into
         self._layers: list[LoraLayer] = []
         self._call: _Call | None = None
+        self._buckets: dict[_Bucket, _Slots] = {}
+        self._registered: dict[str, set[_Bucket]] = {}  # adapter -> the buckets it has slots in
 
     def hook_layers(self) -> None:
         """Hook every LoRA layer not hooked yet (call after each adapter load: a load may wrap new
@@ -55,36 +105,107 @@ class MixedLora:
                 module.register_forward_pre_hook(self._base_rows, with_kwargs=True)
                 module.register_forward_hook(self._add_lora)
                 module._engine_hooks = True
+                module.__dict__["_engine_stacks"] = {}
                 self._layers.append(module)
             # Plain, bias-free LoRA only (what the engine writes: no DoRA, no lora_bias).
             assert not module.lora_variant, f"unsupported LoRA variant in {sorted(module.lora_variant)}"
             assert all(b.bias is None for b in module.lora_B.values()), "unsupported LoRA bias"
 
-    def forget_stacks(self) -> None:
-        """Drop the stacked copies of adapter weights (an adapter was deleted)."""
+    # -- adapters that may run in a batch ---------------------------------------------------------
+
+    def register(self, name: str) -> None:
+        """Give a loaded, inference-only adapter its slots, moving its weights into the stacks (its
+        peft parameters become views of them). Its weights must not change afterwards."""
+        assert name not in self._registered, f"{name} is registered already"
+        buckets: set[_Bucket] = set()
+        with torch.no_grad():
+            for module in self._layers:
+                if name not in module.lora_A:
+                    continue
+                a, b = module.lora_A[name].weight, module.lora_B[name].weight  # (r, in), (out, r)
+                key = (a.shape[0], a.dtype)
+                slots = self._buckets.setdefault(key, _Slots())
+                if key not in buckets:
+                    slot, grow = slots.take(name)
+                    buckets.add(key)
+                    if grow:
+                        self._grow(key)
+                slot = slots.of[name]
+                stacks = module.__dict__["_engine_stacks"]
+                stack = stacks.get(key)
+                if stack is None:
+                    stack = stacks[key] = _Stack(slots.capacity, tuple(a.shape), tuple(b.shape), a)
+                stack.a[slot].copy_(a.T)
+                stack.b[slot].copy_(b.T)
+                stack.scale[slot] = module.scaling[name]
+                module.lora_A[name].weight.data = stack.a[slot].T
+                module.lora_B[name].weight.data = stack.b[slot].T
+                self._rescan_scale(module, key)
+        self._registered[name] = buckets
+
+    def unregister(self, name: str) -> None:
+        """Free an adapter's slots (before peft deletes it); a no-op for one never registered."""
+        for key in self._registered.pop(name, ()):
+            slots = self._buckets[key]
+            slot = slots.of.pop(name)
+            for module in self._layers:
+                stack = module.__dict__["_engine_stacks"].get(key)
+                if stack is not None:
+                    stack.clear(slot)  # a later adapter in this slot may not wrap this layer
+                    self._rescan_scale(module, key)
+            slots.free.append(slot)
+
+    def _grow(self, key: _Bucket) -> None:
+        capacity = self._buckets[key].capacity
         for module in self._layers:
-            module.__dict__.pop("_engine_stack", None)
+            stack = module.__dict__["_engine_stacks"].get(key)
+            if stack is None:
+                continue
+            stack.grow(capacity)
+            for other, slot in self._buckets[key].of.items():  # re-point the views at the new stacks
+                if other in self._registered and self._holds(module, other, key):
+                    module.lora_A[other].weight.data = stack.a[slot].T
+                    module.lora_B[other].weight.data = stack.b[slot].T
+
+    @staticmethod
+    def _holds(module: LoraLayer, name: str, key: _Bucket) -> bool:
+        """Whether `name` wraps this layer with the rank and dtype of `key`."""
+        if name not in module.lora_A:
+            return False
+        a = module.lora_A[name].weight
+        return (a.shape[0], a.dtype) == key
+
+    def _rescan_scale(self, module: LoraLayer, key: _Bucket) -> None:
+        stack = module.__dict__["_engine_stacks"][key]
+        # Slots of adapters that do not wrap this layer hold zeros: any scaling suits them.
+        live = {stack.scale[s].item() for s in self._buckets[key].of.values()} - {0.0}
+        stack.uniform = (next(iter(live)) if live else 1.0) if len(live) <= 1 else None
+
+    # -- forwards -------------------------------------------------------------------------------------
 
     @contextmanager
     def rows(self, adapter_names: list[str]) -> Iterator[None]:
         """Forwards inside the block run row i with adapter_names[i] (BASE_ADAPTER: none)."""
         assert not self._model.training, "mixed-adapter batches run in eval mode (no LoRA dropout)"
-        groups: dict[str, list[int]] = {}
-        for i, name in enumerate(adapter_names):
-            if name != BASE_ADAPTER:
-                groups.setdefault(name, []).append(i)
-        if len(groups) == 1 and len(next(iter(groups.values()))) == len(adapter_names):
-            grouped = [(next(iter(groups)), None)]
-        else:
+        distinct = set(adapter_names)
+        single = next(iter(distinct)) if len(distinct) == 1 else None
+        slots = []
+        if single is None:
+            distinct.discard(BASE_ADAPTER)
+            for name in distinct:
+                assert name in self._registered, f"adapter {name} is not registered for mixed batches"
+            used = {key for name in distinct for key in self._registered[name]}
             device = next(self._model.parameters()).device
-            grouped = [(name, torch.tensor(ix, device=device)) for name, ix in groups.items()]
-        self._call = _Call(list(adapter_names), grouped, len(adapter_names) * [BASE_ADAPTER])
+            for key in used:
+                of = self._buckets[key].of
+                slots.append((key, torch.tensor([of.get(n, 0) for n in adapter_names], device=device)))
+        elif single == BASE_ADAPTER:
+            single = None  # no slots: nothing to add
+        self._call = _Call(single, slots, len(adapter_names) * [BASE_ADAPTER])
         try:
             yield
         finally:
             self._call = None
-
-    # -- hooks ---------------------------------------------------------------------------------------
 
     def _base_rows(self, module, args, kwargs):
         """Pre-hook: peft's layer runs the base weights only."""
@@ -98,58 +219,26 @@ class MixedLora:
         if call is None:
             return None
         x = args[0]
-        groups = [(name, rows) for name, rows in call.groups if name in module.lora_A]  # adapters of this layer
-        if len(groups) > 1:
-            stack = self._stack(module, tuple(sorted(name for name, _ in groups)))
-            if stack is not None:
-                a, b, columns = stack[1:]  # a: (R, in), b: (out, R), R: the ranks summed
-                h = F.linear(x.to(a.dtype), a)  # (B, ..., R)
-                h = h * self._mask(call, columns, a).view(h.shape[0], *([1] * (h.dim() - 2)), -1)
-                output += F.linear(h, b).to(output.dtype)
-                return output
-        lora_A, lora_B, scaling = module.lora_A, module.lora_B, module.scaling
-        for name, rows in groups:
-            a = lora_A[name].weight  # (r, in); bias-free Linears called as functions (no module overhead)
-            sub = x if rows is None else x.index_select(0, rows)
-            delta = F.linear(F.linear(sub.to(a.dtype), a), lora_B[name].weight) * scaling[name]
-            if rows is None:
+        name = call.single
+        if name is not None:  # every row the same adapter: exactly peft's computation
+            if name in module.lora_A:
+                a = module.lora_A[name].weight  # (r, in); bias-free Linears called as functions
+                delta = F.linear(F.linear(x.to(a.dtype), a), module.lora_B[name].weight) * module.scaling[name]
                 output += delta.to(output.dtype)
+            return output
+        stacks = module.__dict__["_engine_stacks"]
+        rows = x.shape[0]
+        out = output.view(rows, -1, output.shape[-1])  # (B, T, out)
+        for key, slot in call.slots:
+            stack = stacks.get(key)
+            if stack is None:  # no adapter of this rank wraps this layer
+                continue
+            h = torch.bmm(x.reshape(rows, -1, x.shape[-1]).to(stack.a.dtype), stack.a.index_select(0, slot))  # (B, T, r)
+            b = stack.b.index_select(0, slot)  # (B, r, out)
+            if stack.uniform is None:
+                h = h.mul_(stack.scale.index_select(0, slot).view(rows, 1, 1))
+            if out.dtype == h.dtype:
+                out.baddbmm_(h, b, alpha=1.0 if stack.uniform is None else stack.uniform)
             else:
-                output.index_add_(0, rows, delta.to(output.dtype))
+                out += torch.bmm(h, b).mul_(1.0 if stack.uniform is None else stack.uniform).to(out.dtype)
         return output
-
-    # -- stacked adapters ----------------------------------------------------------------------------
-
-    def _stack(self, module: LoraLayer, names: tuple[str, ...]):
-        """(names, A stacked (R, in), B side by side (out, R), columns) of a layer, kept until the set
-        of adapters changes; columns: ((adapter, rank, scaling), ...) in stacking order. None when
-        too large (then the adapters are applied one at a time)."""
-        cached = module.__dict__.get("_engine_stack")
-        if cached is not None and cached[0] == names:
-            return cached
-        size = sum(module.lora_A[n].weight.numel() + module.lora_B[n].weight.numel() for n in names)
-        if size > STACK_MAX_ELEMENTS:
-            module.__dict__.pop("_engine_stack", None)
-            return None
-        a = torch.cat([module.lora_A[n].weight for n in names])  # (R, in)
-        b = torch.cat([module.lora_B[n].weight for n in names], dim=1)  # (out, R)
-        columns = tuple((n, module.lora_A[n].weight.shape[0], module.scaling[n]) for n in names)
-        module.__dict__["_engine_stack"] = stack = (names, a, b, columns)
-        return stack
-
-    def _mask(self, call: _Call, columns: tuple, like: torch.Tensor) -> torch.Tensor:
-        """(B, R): row i holds its adapter's scaling on that adapter's rank columns, 0 elsewhere
-        (one per call and column layout: the layers of a model mostly share it)."""
-        mask = call.masks.get(columns)
-        if mask is None:
-            offsets, start = {}, 0
-            for name, rank, scaling in columns:
-                offsets[name] = (start, rank, scaling)
-                start += rank
-            mask = torch.zeros(len(call.names), start, dtype=like.dtype)
-            for i, name in enumerate(call.names):
-                if name in offsets:
-                    begin, rank, scaling = offsets[name]
-                    mask[i, begin:begin + rank] = scaling
-            mask = call.masks[columns] = mask.to(like.device)
-        return mask

@@ -71,7 +71,7 @@ class AdapterCache:
 
     def forward(self, adapter_names: list[str], **inputs):
         """Run the model on a batch whose row i uses adapter_names[i] (BASE_ADAPTER: none); what
-        `peft_model(**inputs, adapter_names=...)` computes, far cheaper (see mixed_lora.py)."""
+        `peft_model(**inputs, adapter_names=...)` computes, far cheaper (see layers.py)."""
         if not self._has_adapters():
             assert set(adapter_names) == {BASE_ADAPTER}, adapter_names
             return self._base(**inputs)
@@ -101,6 +101,7 @@ class AdapterCache:
             if not self._make_room(1):
                 raise AdapterSlotsBusy(f"all {self.capacity} adapter slots are in use")
             name = self._load(ref.path, trainable=False)
+            self._mixed.register(name)
             entry = self._entries[key] = _Entry(name)
             self._by_name[name] = key
             logger.info("loaded adapter %s revision %d as %s", ref.key, ref.revision, name)
@@ -159,6 +160,7 @@ class AdapterCache:
             if isinstance(module, LoraLayer) and name in module.lora_A:
                 module.lora_A[name].requires_grad_(False)
                 module.lora_B[name].requires_grad_(False)
+        self._mixed.register(name)
         self._entries[key] = _Entry(name)
         self._by_name[name] = key
 
@@ -199,8 +201,8 @@ class AdapterCache:
 
     def _delete(self, name: str) -> None:
         assert self._peft is not None
+        self._mixed.unregister(name)
         self._peft.delete_adapter(name)
-        self._mixed.forget_stacks()
         self._fix_active()
 
     def _new_name(self) -> str:

@@ -41,14 +41,28 @@ def test_a_batch_mixing_adapters_and_the_base_matches_peft_row_by_row(cache_with
     torch.testing.assert_close(ours[3:4], alone, rtol=1e-4, atol=1e-4)
 
 
-def test_deleting_an_adapter_drops_the_stacked_copies(cache_with_adapters):
+def test_an_evicted_adapters_slot_serves_the_next_adapter_with_its_own_weights(cache_with_adapters, adapter_factory):
     cache, (a, b, qv) = cache_with_adapters
-    both(cache, [a, b], torch.randint(0, 200, (2, 3)))
-    layers = [m for m in cache.peft_model.modules() if "_engine_stack" in m.__dict__]
-    assert layers, "a mixed batch stacks its adapters"
-    cache.release(a)
-    cache.forget("a")
-    assert not any("_engine_stack" in m.__dict__ for m in layers)
+    rank2 = LoraSpec(rank=2, alpha=4.0, dropout=0.0, target_modules="qkvo_ffn")
+    full = cache.acquire(adapter_factory("full", seed=5, spec=rank2))  # rank 2 on every layer
+    both(cache, [full, qv], torch.randint(0, 200, (2, 3)))
+    for name, key in ((qv, "qv"), (full, "full")):
+        cache.release(name)
+        cache.forget(key)
+    # Takes the slot `full` had: on k/o/gate/up/down, which it does not wrap, that slot must add 0.
+    other = cache.acquire(adapter_factory("qv2", seed=7, spec=LoraSpec(rank=2, alpha=4.0, dropout=0.0,
+                                                                         target_modules="qv")))
+    rows = [other, a, BASE_ADAPTER, other]
+    ours, peft = both(cache, rows, torch.randint(0, 200, (len(rows), 4)))
+    torch.testing.assert_close(ours, peft, rtol=1e-4, atol=1e-4)
+
+
+def test_stacks_grow_past_their_first_slots_and_keep_every_adapters_weights(checkpoint_dir, adapter_factory):
+    cache = AdapterCache(load_checkpoint(str(checkpoint_dir), device="cpu").model, capacity=8)
+    names = [cache.acquire(adapter_factory(f"g{i}", seed=10 + i)) for i in range(7)]
+    rows = names + [BASE_ADAPTER]
+    ours, peft = both(cache, rows, torch.randint(0, 200, (len(rows), 3)))
+    torch.testing.assert_close(ours, peft, rtol=1e-4, atol=1e-4)
 
 
 def test_outside_forward_the_hooks_leave_peft_alone(cache_with_adapters):
