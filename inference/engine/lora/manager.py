@@ -1,7 +1,9 @@
 """The LRU of LoRA adapters loaded on a base model's one PeftModel (vLLM's LRU adapter manager)."""
 from __future__ import annotations
 
+import ctypes
 import logging
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -19,6 +21,22 @@ logger = logging.getLogger(__name__)
 
 
 _Key = tuple[str, int, str]  # (key, revision, path)
+
+
+def _return_freed_memory() -> None:
+    """Give the heap pages freed by a load back to the OS (Linux, glibc): the file's buffers, peft's
+    own copies of the weights (now in the slot stacks) and stacks outgrown. glibc keeps them
+    otherwise, and 50 adapters then cost 2.1x their files in resident memory instead of 1.45x
+    (bench/serving.py, section 4)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+try:
+    _LIBC = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
+    _LIBC.malloc_trim  # noqa: B018  (musl has none)
+except (OSError, AttributeError):
+    _LIBC = None
 
 
 def _key(ref: AdapterRef) -> _Key:
@@ -102,6 +120,7 @@ class AdapterCache:
                 raise AdapterSlotsBusy(f"all {self.capacity} adapter slots are in use")
             name = self._load(ref.path, trainable=False)
             self._mixed.register(name)
+            _return_freed_memory()
             entry = self._entries[key] = _Entry(name)
             self._by_name[name] = key
             logger.info("loaded adapter %s revision %d as %s", ref.key, ref.revision, name)
