@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from apikeys import keys
 from apikeys.models import ApiKey
+from tigercity import quotas
 from tigercity.errors import InvalidRequest, NotFound
 
 # Recording every use would write on every request; a minute's precision is what the key list shows.
@@ -22,6 +23,7 @@ def api_key_create(*, owner, name: str) -> CreatedKey:
     name = (name or "").strip()
     if not 1 <= len(name) <= 64:
         raise InvalidRequest("name must be 1 to 64 characters long.", param="name", code="invalid_length")
+    quotas.API_KEYS.check(ApiKey.objects.filter(owner=owner, revoked_at=None).count())
     secret = keys.generate()
     api_key = ApiKey.objects.create(
         owner=owner, name=name, prefix=keys.prefix_of(secret), hashed_key=keys.digest(secret)

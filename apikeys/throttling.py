@@ -1,4 +1,5 @@
-"""Per-key rate limit (TIGER_RATE_LIMIT, e.g. "600/min"): DRF's sliding-window throttle, keyed by API key.
+"""The API rate limit (TIGER_RATE_LIMIT, e.g. "600/min"): DRF's sliding-window throttle, per user, all of
+its API keys together (keys are cheap to make: a budget per key would multiply with them).
 
 The history lives in Django's cache: per process by default, shared through Redis when REDIS_URL is set.
 """
@@ -11,11 +12,12 @@ class KeyRateThrottle(SimpleRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request, view):
-        """Requests made with a key are throttled per key; anything else is not this throttle's business."""
+        """Requests made with a key are throttled per user (the key's owner); anything else is not this
+        throttle's business."""
         api_key = getattr(request, "auth", None)
         if not isinstance(api_key, ApiKey):
             return None
-        return self.cache_format % {"scope": self.scope, "ident": api_key.pk}
+        return self.cache_format % {"scope": self.scope, "ident": f"user-{api_key.owner_id}"}
 
     def allow_request(self, request, view):
         if self.rate is None:

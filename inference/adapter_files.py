@@ -28,6 +28,14 @@ def absolute(relpath: str) -> str:
     return str(adapters_root() / relpath) if relpath else ""
 
 
+def stored_bytes(relpath: str) -> int:
+    """The bytes of the files of a stored revision (0 for "", an untouched revision 0, or one gone)."""
+    if not relpath:
+        return 0
+    root = adapters_root() / relpath
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def copy_revision(source_relpath: str, dest_relpath: str) -> None:
     """Copy an adapter directory atomically (temp dir beside the destination, fsync, rename)."""
     copy_directory(adapters_root() / source_relpath, adapters_root() / dest_relpath)

@@ -14,6 +14,7 @@ from django.db import transaction
 from inference import adapter_files
 from inference.engine.files import remove_orphans
 from inference.models import Revision, TrainingRun, TunedModel
+from tigercity import quotas
 
 log = logging.getLogger(__name__)
 RECONCILE_MIN_AGE = 600.0  # seconds; far longer than the gap between a revision's rename and its commit
@@ -40,6 +41,14 @@ def _prune(model: TunedModel) -> None:
     transaction.on_commit(lambda: [shutil.rmtree(p, ignore_errors=True) for p in paths])
 
 
+def adapter_storage_check(*, owner, adding: int) -> None:
+    """413 if `owner`'s stored adapter weights plus `adding` bytes would go over their cap
+    (TIGER_MAX_ADAPTER_BYTES_PER_USER). Checked before each write with the size of what it copies or
+    trains from, so a write can go over by at most one revision's size."""
+    paths = Revision.objects.filter(model__owner=owner).exclude(path="").values_list("path", flat=True)
+    quotas.ADAPTER_BYTES.check(sum(adapter_files.stored_bytes(p) for p in paths), adding)
+
+
 def next_revision_number(model: TunedModel) -> int:
     """One more than the highest revision ever recorded (pruned numbers are never reused)."""
     latest = Revision.objects.filter(model=model).order_by("-number").values_list("number", flat=True).first()
@@ -52,6 +61,7 @@ def revision_restore(*, model: TunedModel, number: int) -> Revision:
     new_number = next_revision_number(model)
     path = ""
     if source.path:
+        adapter_storage_check(owner=model.owner, adding=adapter_files.stored_bytes(source.path))
         path = adapter_files.revision_relpath(model.key, new_number)
         adapter_files.remove_partial(path)
         adapter_files.copy_revision(source.path, path)

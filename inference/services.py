@@ -5,7 +5,9 @@ from inference import adapter_files
 from inference.catalog import base_model, model_id
 from inference.model_interface import ModelInterface
 from inference.models import DEFAULT_FIELDS, Revision, TunedModel
+from inference.revisions import adapter_storage_check
 from inference.selectors import model_get, own_model_find
+from tigercity import quotas
 from tigercity.errors import Conflict, Forbidden
 from tigercity.failpoints import failpoint
 
@@ -33,11 +35,13 @@ def model_create(
         raise Conflict(f"You already have a model called {name!r} (id {slug!r}).", param="name",
                        code="duplicate_model")
     parent = model_get(owner=owner, ref=parent_model, param="parent_model")
+    quotas.MODELS.check(TunedModel.objects.filter(owner=owner).count())
     lora = parent.child_lora(rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules)
     defaults = parent.child_defaults()
     if learning_rate is not None:
         defaults["learning_rate"] = learning_rate
     source_path = parent.revisions.get(number=parent.revision).path if parent.lora is not None else ""
+    adapter_storage_check(owner=owner, adding=adapter_files.stored_bytes(source_path))
 
     try:
         with transaction.atomic():

@@ -12,9 +12,10 @@ from django.db import transaction
 from inference import adapter_files
 from inference.engine.types import AdapterRef, TrainingGroup, TrainingParams, TrainingRequest
 from inference.models import Revision, TunedModel
-from inference.revisions import next_revision_number, revision_commit, training_run_record
+from inference.revisions import adapter_storage_check, next_revision_number, revision_commit, training_run_record
 from inference.runtime import get_runtime
 from inference.selectors import model_get
+from tigercity import quotas
 from tigercity.errors import Forbidden
 from tigercity.failpoints import failpoint
 
@@ -75,6 +76,7 @@ def _plan(model: TunedModel, data: dict) -> _Plan:
     """Read the current revision (under the model's lock) and the engine request that trains from it."""
     model.refresh_from_db()
     current = Revision.objects.get(model=model, number=model.revision)
+    adapter_storage_check(owner=model.owner, adding=adapter_files.stored_bytes(current.path))
     number = next_revision_number(model)
     relpath = adapter_files.revision_relpath(model.key, number)
     adapter_files.remove_partial(relpath)  # a crash may have left it before its row was committed
@@ -130,12 +132,19 @@ def _commit(model: TunedModel, plan: _Plan, result):
     return model, run
 
 
-async def _train_locked(model: TunedModel, data: dict):
-    async with _model_lock(model.pk):
-        await ensure_revision_dir(model, (await TunedModel.objects.aget(pk=model.pk)).revision)
-        plan = await sync_to_async(_plan)(model, data)
-        result = await get_runtime().train(plan.request)
-        return await sync_to_async(_commit)(model, plan, result)
+async def _train_locked(model: TunedModel, data: dict, release):
+    try:
+        async with _model_lock(model.pk):
+            return await _train(model, data)
+    finally:
+        release()
+
+
+async def _train(model: TunedModel, data: dict):
+    await ensure_revision_dir(model, (await TunedModel.objects.aget(pk=model.pk)).revision)
+    plan = await sync_to_async(_plan)(model, data)
+    result = await get_runtime().train(plan.request)
+    return await sync_to_async(_commit)(model, plan, result)
 
 
 async def model_train(*, owner, data: dict):
@@ -145,4 +154,11 @@ async def model_train(*, owner, data: dict):
     training half-way, it only stops waiting for the answer.
     """
     model = await sync_to_async(trainable_model)(owner=owner, ref=data["model"])
-    return await asyncio.shield(asyncio.ensure_future(_train_locked(model, data)))
+    # Held from now until the training ends, even if this caller stops waiting (a 429 beyond the cap).
+    release = quotas.TRAININGS.acquire(owner.pk)
+    try:
+        task = asyncio.ensure_future(_train_locked(model, data, release))
+    except BaseException:
+        release()
+        raise
+    return await asyncio.shield(task)

@@ -7,7 +7,7 @@ from playground.views import accounts, catalog, chat, docs, keys, train
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("signup/", accounts.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("keys/", keys.keys, name="keys"),
     path("keys/new/", keys.key_create, name="key-create"),

@@ -21,6 +21,9 @@ def _data_dir(request):
     for entry in data_dir.iterdir():
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     settings.DATA_DIR = data_dir
+    from django.core.cache import cache
+
+    cache.clear()  # rate-limit histories and sign-in counters start afresh
     yield
 
 

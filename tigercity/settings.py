@@ -150,7 +150,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "tigercity.error_responses.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.KeyRateThrottle"],
-    # TIGER_RATE_LIMIT: requests per API key, e.g. "600/min" or "20/s"; "off" for none.
+    # TIGER_RATE_LIMIT: requests per user (all its API keys together), e.g. "600/min" or "20/s"; "off" for none.
     "DEFAULT_THROTTLE_RATES": {"api_key": None if _rate_limit.lower() == "off" else _rate_limit},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -202,4 +202,15 @@ TIGER = {
     "MAX_MESSAGES": env_int("TIGER_MAX_MESSAGES", 200, minimum=1),
     "MAX_MESSAGE_CHARS": env_int("TIGER_MAX_MESSAGE_CHARS", 100_000, minimum=1),
     "KEEP_REVISIONS": env_int("TIGER_KEEP_REVISIONS", 20, minimum=1),
+    # Per-user caps (tigercity/quotas.py): what one account may hold and run at once.
+    "MAX_KEYS_PER_USER": env_int("TIGER_MAX_KEYS_PER_USER", 20, minimum=1),
+    "MAX_MODELS_PER_USER": env_int("TIGER_MAX_MODELS_PER_USER", 100, minimum=1),
+    "MAX_TRAININGS_PER_USER": env_int("TIGER_MAX_TRAININGS_PER_USER", 4, minimum=1),
+    "MAX_ADAPTER_BYTES_PER_USER": env_int("TIGER_MAX_ADAPTER_BYTES_PER_USER", 10 * 2**30, minimum=1),
+    # Sign-in and sign-up throttling (playground/throttle.py), per client address and per username.
+    "SIGNIN_FAILURES": env_int("TIGER_SIGNIN_FAILURES", 10, minimum=1),
+    "SIGNIN_FAILURES_PER_ADDRESS": env_int("TIGER_SIGNIN_FAILURES_PER_ADDRESS", 50, minimum=1),
+    "SIGNIN_LOCKOUT_SECONDS": env_int("TIGER_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1),
+    "SIGNUPS_PER_ADDRESS": env_int("TIGER_SIGNUPS_PER_ADDRESS", 5, minimum=1),
+    "SIGNUP_WINDOW_SECONDS": env_int("TIGER_SIGNUP_WINDOW_SECONDS", 3600, minimum=1),
 }
