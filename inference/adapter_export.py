@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.utils.http import content_disposition_header
 
 from inference import selectors
 from inference.engine.files import stream_zip
@@ -19,7 +20,7 @@ class AdapterArchive:
 
     @property
     def headers(self) -> dict:
-        return {"Content-Disposition": f'attachment; filename="{self.filename}"'}
+        return {"Content-Disposition": content_disposition_header(True, self.filename)}
 
 
 async def adapter_archive(*, owner, model_ref: str, revision: str | None = None) -> AdapterArchive:
@@ -27,8 +28,11 @@ async def adapter_archive(*, owner, model_ref: str, revision: str | None = None)
     query value, refused unless it is a non-negative integer."""
     model = await sync_to_async(trainable_model)(owner=owner, ref=model_ref)
     raw = str(model.revision) if revision is None else revision
-    if not raw.isdigit():
-        raise InvalidRequest("revision must be a non-negative integer.", param="revision", code="invalid_value")
-    await sync_to_async(selectors.revision_get)(model=model, number=int(raw))
-    path = await ensure_revision_dir(model, int(raw))
-    return AdapterArchive(filename=f"{model.slug}-rev{raw}.zip", chunks=stream_zip(path))
+    # ASCII digits only: str.isdigit also accepts "²" or "٠", which int() refuses or reads as another digit.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        raise InvalidRequest("revision must be a non-negative integer (at most 9 digits).", param="revision",
+                             code="invalid_value")
+    number = int(raw)
+    await sync_to_async(selectors.revision_get)(model=model, number=number)
+    path = await ensure_revision_dir(model, number)
+    return AdapterArchive(filename=f"{model.slug}-rev{number}.zip", chunks=stream_zip(path))

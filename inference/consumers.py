@@ -34,6 +34,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         for task, _ in getattr(self, "running", {}).values():
             task.cancel()
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """A frame that is not JSON text gets an error frame (the socket stays open), not a 1011 close."""
+        if text_data is None:
+            await self._send_error("", InvalidRequest("Send JSON text frames.", code="invalid_json"))
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except (ValueError, RecursionError):
+            await self._send_error("", InvalidRequest("A message must be valid JSON.", code="invalid_json"))
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content, **kwargs):
         request_id = str(content.get("id", ""))[:64] if isinstance(content, dict) else ""
         try:

@@ -8,9 +8,9 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from inference.revisions import reconcile_adapter_dirs  # noqa: E402
+from tigercity.origin import SameOriginValidator  # noqa: E402
 from tigercity.routing import websocket_urlpatterns  # noqa: E402
 
 # A crash between writing a revision's directory and committing its row leaves a directory nobody
@@ -20,6 +20,6 @@ reconcile_adapter_dirs()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -14,6 +14,7 @@ from rest_framework import exceptions as drf
 from apikeys.authentication import BearerKeyAuthentication
 from apikeys.throttling import check_rate
 from tigercity.error_responses import describe
+from tigercity.parsers import NESTED_TOO_DEEP
 
 
 def _reject_constant(name):
@@ -29,6 +30,8 @@ def json_body(request) -> dict:
         data = json.loads(request.body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
         raise drf.ParseError(f"The body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise drf.ParseError(NESTED_TOO_DEEP) from None
     if not isinstance(data, dict):
         raise drf.ParseError("The body must be a JSON object.")
     return data

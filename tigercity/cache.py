@@ -27,7 +27,7 @@ class JSONSerializer:
             pass
         try:
             return json.loads(data)
-        except ValueError:  # not ours (or tampered with): treat as absent rather than fail every request
+        except (ValueError, RecursionError):  # not ours (or tampered with): treat as absent rather than fail every request
             log.warning("ignored a cache value that is not JSON")
             return None
 

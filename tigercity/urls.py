@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("playground.urls")),
 ]
 
+handler400 = "tigercity.views.bad_request"
 handler404 = "tigercity.views.not_found"
 handler500 = "tigercity.views.server_error"

@@ -2,7 +2,7 @@
 from django.http import JsonResponse
 from django.views import defaults
 
-from tigercity.error_responses import json_404, json_500
+from tigercity.error_responses import error_body, json_404, json_500
 
 API_PREFIXES = ("/v1/", "/openai/")
 
@@ -15,6 +15,14 @@ def not_found(request, exception=None):
     if _is_api(request):
         return json_404(request, exception)
     return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """400 for what Django refuses before any view (a Host not in ALLOWED_HOSTS, a malformed request)."""
+    if _is_api(request):
+        return JsonResponse(error_body(400, "Bad request: the Host header or the request is not acceptable.",
+                                       code="bad_request"), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request):

@@ -1,5 +1,6 @@
 """Revision history, restore, and adapter export."""
 from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView

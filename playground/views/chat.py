@@ -71,7 +71,7 @@ def chat_send(request):
         system_prompt = request.POST.get("system_prompt", "")
         key = model.api_id
         raw_id = request.POST.get("conversation", "")
-        if raw_id.isdigit():
+        if raw_id.isascii() and raw_id.isdigit():
             conversation = selectors.conversation_get(owner=request.user, pk=int(raw_id))
             services.conversation_configure(conversation=conversation, model=key, system_prompt=system_prompt)
         else:
@@ -99,7 +99,7 @@ def chat_answer(request, pk: int):
         reason = request.POST.get("finish_reason", "")
         turn = services.message_add(
             conversation=conversation, role=Message.ASSISTANT, content=request.POST.get("content", ""),
-            model=model.api_id, revision=int(revision) if revision.isdigit() else None,
+            model=model.api_id, revision=int(revision) if revision.isascii() and revision.isdigit() else None,
             finish_reason=reason if reason in FINISH_REASONS else "",
         )
     except ApiError as exc:

@@ -59,7 +59,7 @@ def _responses(post) -> list[dict]:
         thumbs, score = post.get(f"thumbs_{i}", ""), post.get(f"score_{i}", "")
         if thumbs in ("1", "-1"):
             responses.append({"content": content, "reward": float(thumbs)})
-        elif score.isdigit() and 1 <= int(score) <= 5:
+        elif score.isascii() and score.isdigit() and 1 <= int(score) <= 5:
             responses.append({"content": content, "reward": score_reward(int(score))})
     return responses
 

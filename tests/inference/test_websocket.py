@@ -1,4 +1,6 @@
 """The Playground's chat websocket (Channels' communicator): auth, origin check, streaming, cancel."""
+import asyncio
+
 import pytest
 from channels.testing import WebsocketCommunicator
 
@@ -37,7 +39,8 @@ async def receive_until(communicator, kind: str, timeout=30) -> list[dict]:
 
 
 async def test_an_anonymous_socket_is_refused(application):
-    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"http://localhost")])
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"http://localhost"),
+                                                                            (b"host", b"localhost")])
     connected, code = await communicator.connect()
     assert not connected
     assert code == 4401
@@ -47,6 +50,31 @@ async def test_a_socket_from_another_origin_is_refused(application):
     communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await communicator.connect()
     assert not connected
+
+
+@pytest.mark.parametrize("origin, host, accepted", [
+    ("http://localhost:45678", "localhost:45678", True),
+    ("http://localhost", "localhost:80", True),  # default ports are the same origin
+    ("http://localhost:9999", "localhost:45678", False),  # another port of the same host
+    ("https://localhost:45678", "localhost:45678", False),  # another scheme
+    ("http://evil.example:45678", "localhost:45678", False),
+    ("http://evil.example", "evil.example", False),  # a host that is not allowed
+    ("null", "localhost", False),
+    ("https://tiger.example.com", "10.0.0.5:45678", True),  # a trusted origin behind a proxy
+])
+async def test_the_origin_must_match_scheme_host_and_port(origin, host, accepted, settings):
+    from tigercity.origin import origin_allowed
+
+    settings.CSRF_TRUSTED_ORIGINS = ["https://tiger.example.com"]
+    scope = {"type": "websocket", "scheme": "ws", "headers": [(b"origin", origin.encode()), (b"host", host.encode())]}
+    assert origin_allowed(scope) is accepted
+
+
+async def test_a_socket_from_another_port_of_the_same_host_is_refused(application):
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"http://localhost:9999"),
+                                                                            (b"host", b"localhost:45678")])
+    connected, code = await communicator.connect()
+    assert not connected and code != 4401  # refused before authentication is even looked at
 
 
 async def test_a_generation_streams_deltas_then_finished_then_done(chat):
@@ -82,3 +110,34 @@ async def test_cancel_stops_a_running_generation(chat):
     await chat.send_json_to({"type": "cancel", "id": "c1"})
     messages = await receive_until(chat, "cancelled")
     assert messages[-1] == {"type": "cancelled", "id": "c1"}
+
+
+async def test_an_id_that_is_still_running_is_refused_and_closing_the_socket_stops_the_generation(chat, alice):
+    from inference.admission import running
+
+    await chat.send_json_to({"type": "generate", "id": "d1", "model": "llama-3.1-8b", "messages": HELLO,
+                             "temperature": 1.0, "max_tokens": 1000})
+    assert (await chat.receive_json_from(timeout=30))["type"] == "start"
+    await chat.send_json_to({"type": "generate", "id": "d1", "model": "llama-3.1-8b", "messages": HELLO})
+    while (message := await chat.receive_json_from(timeout=30))["type"] == "delta":
+        pass
+    assert message["type"] == "error" and message["error"]["code"] == "duplicate_id", message
+    assert running(alice.pk) == 1
+    await chat.disconnect()
+    for _ in range(300):  # the relay task ends within a decode step of being cancelled
+        if running(alice.pk) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert running(alice.pk) == 0
+
+
+async def test_a_frame_that_is_not_json_gets_an_error_frame_and_the_socket_stays_open(chat):
+    for frame in ("not json", "[" * 50_000):
+        await chat.send_to(text_data=frame)
+        reply = await chat.receive_json_from(timeout=30)
+        assert reply["type"] == "error" and reply["error"]["code"] == "invalid_json"
+    await chat.send_to(bytes_data=b"\x00\x01")
+    assert (await chat.receive_json_from(timeout=30))["error"]["code"] == "invalid_json"
+    await chat.send_json_to({"type": "cancel", "id": "nothing"})  # still open: answered by nothing, no error
+    await chat.send_json_to({"type": "what"})
+    assert (await chat.receive_json_from(timeout=30))["error"]["param"] == "type"

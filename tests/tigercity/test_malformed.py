@@ -81,6 +81,12 @@ CASES = [
     ("GET", "/v1/models/student/adapter?revision=abc", None, None, 400),
     ("GET", "/v1/models/student/adapter?revision=99", None, None, 404),
     ("POST", "/v1/models/student/revisions/99/restore", None, None, 404),
+    ("GET", "/v1/models/student/adapter?revision=%C2%B2", None, None, 400),  # "²": isdigit, but not int()
+    ("GET", "/v1/models/student/adapter?revision=%E2%91%A0", None, None, 400),  # "①"
+    ("GET", "/v1/models/student/adapter?revision=%D9%A0", None, None, 400),  # Arabic-Indic zero
+    ("POST", "/v1/generate_response", "[" * 50_000, "application/json", 400),  # nested past Python's limit
+    ("POST", "/v1/models", "[" * 50_000, "application/json", 400),
+    ("POST", "/v1/train", '{"model": "student", "examples": ' + "[" * 50_000, "application/json", 400),
     ("GET", "/v1/unknown", None, None, 404),
     ("PUT", "/v1/models", "{}", "application/json", 405),
 ]
@@ -100,6 +106,19 @@ def test_a_malformed_request_gets_a_4xx_error_object_and_the_server_keeps_servin
     error = response.json()["error"]
     assert error["message"] and error["type"] != "server_error"
     assert api.get("/v1/models").status_code == 200
+
+
+def test_a_host_that_is_not_allowed_gets_the_error_object(anon_api):
+    for path in ("/v1/health", "/v1/models", "/openai/v1/models"):
+        response = anon_api.client.get(path, headers={"Host": "evil.example"})
+        assert response.status_code == 400, path
+        assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_an_export_names_its_file_with_the_revision_number(api):
+    api.post("/v1/models", {"name": "student", "parent_model": "llama-3.1-8b"})
+    response = api.get("/v1/models/student/adapter?revision=0")
+    assert response["Content-Disposition"] == 'attachment; filename="student-rev0.zip"'
 
 
 def test_the_table_is_large_enough():
