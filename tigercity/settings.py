@@ -1,4 +1,5 @@
 """TigerCity settings. Everything an operator may change comes from the environment (README: Configuration)."""
+import os
 import secrets
 from pathlib import Path
 
@@ -9,7 +10,10 @@ from tigercity.env import env_bool, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TIGER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# The data directory holds sessions (SQLite) and users' adapters: readable by this server's user only.
+# Every file and directory this process (and the engine process it starts) creates is 0600 / 0700.
+os.umask(os.umask(0o077) | 0o077)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:

@@ -43,3 +43,22 @@ def test_api_keys_never_reach_the_logs(api, caplog, monkeypatch):
         api.get("/v1/models/nope")
     assert api.key not in caplog.text
     assert "boom" in caplog.text  # the error itself was logged
+
+
+def test_the_data_directory_and_its_files_are_private(tmp_path):
+    data = tmp_path / "fresh"
+    env = {**os.environ, "TIGER_DATA_DIR": str(data)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DATABASE_URL", None)
+    code = ("from django.db import connection; connection.ensure_connection();"
+            "from inference import adapter_files; from inference.engine.files import copy_directory;"
+            "src = adapter_files.adapters_root().parent / 'src'; src.mkdir(); (src / 'w').write_text('x');"
+            "copy_directory(src, adapter_files.adapters_root() / 'k' / 'rev-1')")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    paths = [data, *data.rglob("*")]
+    assert {p.name for p in paths} >= {"fresh", "secret_key", "tigercity.sqlite3", "adapters", "rev-1", "w"}
+    for path in paths:
+        mode = path.stat().st_mode & 0o777
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
