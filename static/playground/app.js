@@ -181,4 +181,16 @@
   }
   openWide();
   wide.addEventListener("change", openWide);
+
+  /* Behaviour that would otherwise be inline handlers, which the Content-Security-Policy forbids. */
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches("form[data-no-submit]")) event.preventDefault();
+  });
+  document.addEventListener("click", function (event) {
+    const back = event.target.closest("a[data-history-back]");
+    if (back && window.history.length > 1) {
+      event.preventDefault();
+      window.history.back();
+    }
+  });
 })();

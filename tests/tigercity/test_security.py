@@ -62,3 +62,25 @@ def test_the_data_directory_and_its_files_are_private(tmp_path):
     for path in paths:
         mode = path.stat().st_mode & 0o777
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+@pytest.mark.django_db
+def test_playground_pages_carry_a_content_security_policy_and_need_no_inline_code(alice):
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    client = Client()
+    pages = [client.get("/login/"), client.get("/signup/")]
+    client.force_login(alice)
+    pages += [client.get(path) for path in ("/chat/", "/models/", "/train/", "/keys/", "/docs/", "/docs/api/")]
+    for response in pages:
+        assert response.status_code == 200
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
+        html = response.content.decode()
+        assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html), "an inline script"
+        assert not re.search(r"\son[a-z]+\s*=|javascript:|\sstyle\s*=|<style", html, re.I), "inline code or style"
+        for src in re.findall(r'<script[^>]*\ssrc="/static/([^"]+)"', html):
+            assert finders.find(src), src
+    assert "Content-Security-Policy" not in Client().get("/v1/health")
