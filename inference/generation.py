@@ -6,11 +6,13 @@ from django.conf import settings
 
 from inference import adapter_files
 from inference.admission import acquire_slot
+from inference.engine.errors import CheckpointError
 from inference.engine.types import AdapterRef, GenerationRequest, SamplingParams
 from inference.model_interface import ModelInterface
 from inference.models import TunedModel
 from inference.runtime import get_runtime
 from inference.selectors import model_get
+from tigercity.errors import Unavailable
 
 
 def adapter_ref(model: TunedModel, number: int | None = None) -> AdapterRef:
@@ -52,6 +54,10 @@ async def generation_started(*, user, request: GenerationRequest):
     release = acquire_slot(user.pk)
     try:
         generation = await get_runtime().start_generation(request)
+    except CheckpointError:
+        release()
+        raise Unavailable(f"The base model {request.base} failed to load on this server; its requests are refused "
+                          "until the operator fixes it (GET /v1/health lists it).", code="base_model_failed") from None
     except BaseException:
         release()
         raise

@@ -58,10 +58,15 @@ class EmbeddedRuntime:
     def status(self) -> dict:
         engine = self._engine
         if engine is None:
-            return {"backend": self.name, "ready": True, "loaded": [], "running": 0}
+            return {"backend": self.name, "ready": True, "loaded": [], "running": 0, "failed": {}}
         loaded = [base for base in engine.bases if engine.is_ready(base)]
-        running = sum(engine.stats(base).get("open_requests", 0) for base in engine.bases)
-        return {"backend": self.name, "ready": True, "loaded": loaded, "running": running}
+        stats = {base: engine.stats(base) for base in engine.bases}
+        running = sum(s.get("open_requests", 0) for s in stats.values())
+        # A base whose weights failed to load stays failed until a restart: say so (health is public: the
+        # error itself, with the server's paths, is in the server log).
+        failed = {base: "its weights failed to load; the server log says why"
+                  for base, s in stats.items() if s.get("load_error")}
+        return {"backend": self.name, "ready": True, "loaded": loaded, "running": running, "failed": failed}
 
     def shutdown(self) -> None:
         with self._lock:

@@ -34,6 +34,7 @@ ENGINE_STATUS = {
     engine_errors.UnknownBaseModel: 404,
     engine_errors.QueueFull: 503,
     engine_errors.EngineUnavailable: 503,
+    engine_errors.CheckpointError: 503,  # a base model that failed to load
 }
 
 
@@ -55,7 +56,14 @@ def describe(exc: BaseException) -> tuple[int, dict, dict]:
         return exc.status, body, exc.headers
     if isinstance(exc, engine_errors.EngineError):
         status = ENGINE_STATUS.get(type(exc), 500)
-        headers = {"Retry-After": "1"} if status == 503 else {}
+        if isinstance(exc, engine_errors.CheckpointError):  # its text holds the server's paths: log it only
+            log.error("base model unavailable: %s", exc)
+            return status, error_body(status, "This base model failed to load on this server; its requests are "
+                                              "refused until the operator fixes it (GET /v1/health lists it).",
+                                      code=exc.code), {}
+        # A base that failed to load stays failed until the operator fixes it: retrying soon is useless.
+        retry = status == 503 and not isinstance(exc, engine_errors.CheckpointError)
+        headers = {"Retry-After": "1"} if retry else {}
         if status == 500:
             log.error("engine error", exc_info=exc)
         return status, error_body(status, str(exc), code=exc.code), headers

@@ -1,4 +1,5 @@
-"""60 seconds of bounded loopback load on generate: no errors, resident memory stable (figures printed)."""
+"""60 seconds of bounded loopback load on generate: no errors, resident memory of the web process and of the
+engine process it started both stable (figures printed)."""
 import os
 import statistics
 import threading
@@ -21,6 +22,23 @@ def rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
+def engine_pid(parent: int) -> int:
+    """The engine child process of the web process `parent` (inference/engine/process.py)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"inference.engine.process" in cmdline:
+            return int(entry)
+    raise AssertionError(f"no engine process under {parent}")
+
+
 def test_a_minute_of_load_gives_no_errors_and_stable_memory(server):
     key = server.create_key("load")
     headers = {"Authorization": f"Bearer {key}"}
@@ -37,7 +55,8 @@ def test_a_minute_of_load_gives_no_errors_and_stable_memory(server):
     with httpx.Client() as client:  # warm up: the engine loads, caches fill
         for i in range(8):
             assert one(client, i)[0] == 200
-    rss_start = rss_mib(server.process.pid)
+    pids = {"web": server.process.pid, "engine": engine_pid(server.process.pid)}
+    rss_start = {name: rss_mib(pid) for name, pid in pids.items()}
 
     results, samples, stop = [], [], time.monotonic() + DURATION
 
@@ -52,16 +71,18 @@ def test_a_minute_of_load_gives_no_errors_and_stable_memory(server):
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):
-        samples.append(rss_mib(server.process.pid))
+        samples.append({name: rss_mib(pid) for name, pid in pids.items()})
         time.sleep(1)
-    rss_end = rss_mib(server.process.pid)
+    rss_end = {name: rss_mib(pid) for name, pid in pids.items()}
 
     statuses = [status for status, _ in results]
     latencies = sorted(seconds for _, seconds in results)
     print(f"\nload: {len(results)} requests in {DURATION:.0f} s from {CLIENTS} clients "
           f"({len(results) / DURATION:.1f} req/s), errors {sum(s != 200 for s in statuses)}, "
           f"latency p50 {statistics.median(latencies) * 1000:.0f} ms p99 "
-          f"{latencies[int(0.99 * (len(latencies) - 1))] * 1000:.0f} ms, RSS {rss_start:.0f} -> {rss_end:.0f} MiB "
-          f"(max {max(samples):.0f})")
+          f"{latencies[int(0.99 * (len(latencies) - 1))] * 1000:.0f} ms, RSS "
+          + ", ".join(f"{name} {rss_start[name]:.0f} -> {rss_end[name]:.0f} MiB (max {max(s[name] for s in samples):.0f})"
+                      for name in pids))
     assert statuses and all(s == 200 for s in statuses)
-    assert rss_end - rss_start < max(64.0, 0.15 * rss_start), (rss_start, rss_end)
+    for name in pids:
+        assert rss_end[name] - rss_start[name] < max(64.0, 0.15 * rss_start[name]), (name, rss_start, rss_end)

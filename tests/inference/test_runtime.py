@@ -1,4 +1,6 @@
 """Where the embedded engine runs: a child process by default, threads of this process on request."""
+import pytest
+
 from inference.engine.serving.engine import Engine
 from inference.engine.process import EngineProcess
 from inference.engine_factory import build_engine
@@ -18,3 +20,36 @@ def test_the_server_engine_only_accepts_adapter_paths_under_the_data_directory(s
     for in_process in (True, False):
         settings.TIGER = {**settings.TIGER, "ENGINE_PROCESS": in_process}
         assert build_engine().config.adapters_root == str(settings.DATA_DIR / "adapters")
+
+
+@pytest.mark.django_db
+def test_a_base_model_that_fails_to_load_is_in_health_and_its_requests_get_503_saying_why(api, settings, monkeypatch,
+                                                                                           tmp_path):
+    import shutil
+    import time
+
+    from inference import runtime
+    from inference.engine.demo import DEMO_CHECKPOINTS
+
+    broken = tmp_path / "broken"
+    shutil.copytree(DEMO_CHECKPOINTS["Llama-3.1-8b"], broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not weights")
+    settings.TIGER = {**settings.TIGER, "BASE_MODELS": {"Broken": str(broken)}, "ENGINE_PROCESS": False}
+    embedded = runtime.EmbeddedRuntime()
+    monkeypatch.setattr(runtime, "_runtime", embedded)
+    try:
+        embedded.engine().start("Broken")
+        deadline = time.monotonic() + 60
+        while "Broken" not in runtime.status()["failed"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for a state (the load has failed), not a guessed delay
+        health = api.get("/v1/health").json()["engine"]
+        assert "Broken" in health["failed"] and "Broken" not in health["loaded"]
+        assert str(tmp_path) not in str(health)
+        response = api.post("/v1/generate_response", {"model": "broken", "messages": [{"role": "user", "content": "x"}]})
+        assert response.status_code == 503, response.content
+        error = response.json()["error"]
+        assert error["code"] == "base_model_failed" and "Broken" in error["message"] and "failed to load" in error["message"]
+        assert str(tmp_path) not in response.content.decode()  # the server's paths stay in its log
+    finally:
+        embedded.shutdown()

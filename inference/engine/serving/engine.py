@@ -154,10 +154,14 @@ class Engine:
             loop.stop(timeout)
 
     def stats(self, base: str) -> dict:
-        """Counters of a base's engine thread (decode steps, prefills, largest batch seen) and how
-        many requests it has open (submitted and not yet closed)."""
+        """Counters of a base's engine thread (decode steps, prefills, largest batch seen), how many
+        requests it has open (submitted and not yet closed), and why its weights failed to load (None
+        while they load or once they did)."""
         loop = self._loops.get(base)
-        return {**loop.stats, "open_requests": loop.open_requests} if loop is not None else {}
+        if loop is None:
+            return {}
+        error = loop.error
+        return {**loop.stats, "open_requests": loop.open_requests, "load_error": str(error) if error else None}
 
     # -- internals --------------------------------------------------------------------------------
 
