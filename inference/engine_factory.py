@@ -1,5 +1,6 @@
-"""Building the engine from settings: the one place an engine is built (the embedded runtime and the
-engine workers call it)."""
+"""Building the engine from settings: the one place this process builds an engine (the embedded runtime).
+Ray replicas build theirs from the same EngineConfig, passed as the Serve application's arguments
+(inference/serve/application.py)."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -18,9 +19,6 @@ def build_engine(bases: list[str] | None = None) -> EngineInterface:
     for the GIL while this process's event loop writes tokens to sockets; with TIGER_ENGINE_PROCESS=0,
     on threads of this process."""
     global _engines_built
-    from inference import adapter_files
-    from inference.engine.config import EngineConfig
-
     if settings.TIGER["ENGINE_PROCESS"]:
         from inference.engine.process import EngineProcess as Engine
     else:
@@ -30,13 +28,22 @@ def build_engine(bases: list[str] | None = None) -> EngineInterface:
     _engines_built += 1
     return Engine(
         bases={name: catalog[name] for name in (catalog if bases is None else bases)},
-        config=EngineConfig(
-            adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],
-            max_batch_size=settings.TIGER["MAX_BATCH_SIZE"],
-            max_queue=settings.TIGER["MAX_QUEUE"],
-            cpu_threads=cpu_threads(),
-            adapters_root=str(adapter_files.adapters_root()),
-        ),
+        config=engine_config(),
+    )
+
+
+def engine_config():
+    """The EngineConfig that settings.TIGER describes (the embedded engine's and every Ray replica's: a
+    replica checks adapter paths against the same adapters directory, on the storage every node mounts)."""
+    from inference import adapter_files
+    from inference.engine.config import EngineConfig
+
+    return EngineConfig(
+        adapter_cache_size=settings.TIGER["ADAPTER_CACHE_SIZE"],
+        max_batch_size=settings.TIGER["MAX_BATCH_SIZE"],
+        max_queue=settings.TIGER["MAX_QUEUE"],
+        cpu_threads=cpu_threads(),
+        adapters_root=str(adapter_files.adapters_root()),
     )
 
 

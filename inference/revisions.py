@@ -89,9 +89,9 @@ def training_metrics(result, revision: int) -> dict:
 def reconcile_adapter_dirs() -> list[str]:
     """At start-up: remove temp dirs and revision dirs that no committed row names. Returns what went.
 
-    With engine workers, another process may be between writing a revision and committing its row
-    right now: then only entries untouched for RECONCILE_MIN_AGE seconds go."""
-    min_age = RECONCILE_MIN_AGE if settings.TIGER["ENGINE"] == "workers" else 0.0
+    With Ray replicas and other web processes, another process may be between writing a revision and
+    committing its row right now: then only entries untouched for RECONCILE_MIN_AGE seconds go."""
+    min_age = RECONCILE_MIN_AGE if settings.TIGER["ENGINE"] == "ray" else 0.0
     root = adapter_files.adapters_root()
     if not root.is_dir():
         return []

@@ -2,8 +2,8 @@
 
 Every runtime implements runtime_interface.RuntimeInterface: start a generation and read its events
 (a stream.GenerationStream, which also cancels it), train, create an adapter directory, report status.
-The embedded runtime drives an engine beside this server; the channel-layer runtime (inference/workers)
-sends the same requests to worker processes. The web side never touches torch directly.
+The embedded runtime drives an engine beside this server; the Ray runtime (inference/serve) sends the
+same requests to the replicas of a Ray Serve application. The web side never touches torch directly.
 """
 from __future__ import annotations
 
@@ -113,12 +113,12 @@ def get_runtime() -> RuntimeInterface:
                 _runtime = EmbeddedRuntime()
             elif kind == "off":
                 _runtime = DisabledRuntime()
-            elif kind == "workers":
-                from inference.workers.client import WorkerRuntime
+            elif kind == "ray":
+                from inference.serve.runtime import RayRuntime
 
-                _runtime = WorkerRuntime()
+                _runtime = RayRuntime()
             else:
-                raise Unavailable(f"Unknown TIGER_ENGINE {kind!r}: use embedded, workers or off.")
+                raise Unavailable(f"Unknown TIGER_ENGINE {kind!r}: use embedded, ray or off.")
         return _runtime
 
 

@@ -1,8 +1,8 @@
 """What a runtime offers Django code, declared once.
 
 A runtime is where the engine runs, seen from the web tier: beside this server (runtime.EmbeddedRuntime),
-nowhere (runtime.DisabledRuntime, TIGER_ENGINE=off), or elsewhere (inference/workers, and the Ray Serve
-application that replaces it). Django code calls `runtime.get_runtime()` and uses only these members;
+nowhere (runtime.DisabledRuntime, TIGER_ENGINE=off), or elsewhere (serve.runtime.RayRuntime: the replicas
+of a Ray Serve application). Django code calls `runtime.get_runtime()` and uses only these members;
 tests/inference/test_interfaces.py checks every implementation, test fakes included, against them.
 """
 from __future__ import annotations

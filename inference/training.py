@@ -6,8 +6,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from inference import adapter_files
 from inference.engine.types import AdapterRef, TrainingGroup, TrainingParams, TrainingRequest
@@ -21,6 +20,7 @@ from tigercity.failpoints import failpoint
 
 _locks: dict[int, threading.Lock] = {}
 _locks_guard = threading.Lock()
+ADVISORY_LOCK_CLASS = 0x7467  # first key of TigerCity's PostgreSQL advisory locks ("tg"); the model's pk is the second
 
 
 def _local_lock(pk: int) -> threading.Lock:
@@ -30,29 +30,47 @@ def _local_lock(pk: int) -> threading.Lock:
 
 @asynccontextmanager
 async def _model_lock(pk: int):
-    """Held while one training of model `pk` runs, so that trainings of a model never interleave.
+    """Held while one training of model `pk` runs, so that trainings of a model never interleave and its
+    revisions stay consecutive, however many web processes (and Ray replicas) there are.
 
-    Within this process a threading.Lock does it (the embedded case: one web process). When REDIS_URL is
-    set, several web processes may train the same model at once, so a Redis lock is taken as well (after
-    the local one, so that one process's trainings queue locally and only one of them polls Redis). Not a
-    row lock (select_for_update): it lasts as long as its transaction, and a transaction held open for a
-    training of seconds or minutes would pin a database connection and, on SQLite, block every writer.
-    Not a PostgreSQL advisory lock: it needs a connection of its own for as long, and SQLite has none.
-    Redis is already there whenever there is more than one process (the channel layer), and its lock
-    expires if its holder dies (coordination.redis_lock renews it while the training runs).
+    Within this process a threading.Lock does it (the embedded case: one web process). On PostgreSQL,
+    several web processes may train the same model at once, so a session-level advisory lock is taken as
+    well, after the local one (one process's trainings queue locally; only one holds a connection), on a
+    connection of its own that lives as long as the training: if this process dies, PostgreSQL ends the
+    session and frees the lock. Not a row lock (select_for_update): that lasts as long as a transaction,
+    and one held open for a training would pin a pooled connection and on SQLite block every writer. Not
+    Serve routing (the same replica for a model): Serve prefers a replica, it does not guarantee one.
+    Not a named Ray actor: the database is where the revision rows are, and it is already shared.
+    SQLite means one machine and, in practice, one web process: the local lock is enough there.
     """
     local = _local_lock(pk)
     await asyncio.to_thread(local.acquire)
     try:
-        if settings.REDIS_URL:
-            from inference.workers.coordination import redis_lock
-
-            async with redis_lock(f"train:{pk}"):
+        if connection.vendor == "postgresql":
+            session = await asyncio.to_thread(_advisory_lock, pk)
+            try:
                 yield
+            finally:
+                await asyncio.to_thread(session.close)  # ends the session: the lock goes with it
         else:
             yield
     finally:
         local.release()
+
+
+def _advisory_lock(pk: int):
+    """A new connection to the default database, holding the advisory lock of model `pk` (waits for it)."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    session = psycopg.connect(**{k: v for k, v in params.items() if k not in ("cursor_factory", "context")},
+                              autocommit=True)
+    try:
+        session.execute("SELECT pg_advisory_lock(%s, %s)", (ADVISORY_LOCK_CLASS, pk))
+    except BaseException:
+        session.close()
+        raise
+    return session
 
 
 def trainable_model(*, owner, ref: str) -> TunedModel:

@@ -99,19 +99,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TIGER_MAX_BODY_BYTES", 1_000_000, minimum
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    # channels_redis waits for messages with 5-second blocking pops, and redis-py (6+) gives up reading a
-    # socket after 5 seconds by default: a receive would then fail instead of waiting. Read for longer.
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]}}
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-# The deployment's namespace: the prefix of every cache key (and, by default, of the worker channels), so
-# that two deployments sharing one Redis never share rate-limit buckets.
+# Nothing sends messages between processes over the channel layer (the engine is reached through its runtime).
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The deployment's namespace: the prefix of every cache key, so that two deployments sharing one Redis never
+# share rate-limit buckets.
 NAMESPACE = env_str("TIGER_NAMESPACE", "tigercity")
-# Rate-limit histories are shared by every web process through Redis when there is one (stored as JSON).
+# Rate-limit histories are shared by every web process through Redis when there is one (stored as JSON):
+# Redis's only use.
 CACHES = cache_settings(REDIS_URL, NAMESPACE)
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -189,14 +183,16 @@ TIGER = {
     "BASE_MODELS": env_json("TIGER_BASE_MODELS", {}),
     "DEFAULT_MODEL": env_str("TIGER_DEFAULT_MODEL", "DeepSeek-R1-8b"),
     "SIGNUP": env_bool("TIGER_SIGNUP", True),
-    "ENGINE": env_str("TIGER_ENGINE", "embedded"),  # embedded | workers | off
+    "ENGINE": env_str("TIGER_ENGINE", "embedded"),  # embedded | ray | off
     # The engine in its own child process (default), or on a thread of this one (one process, but
     # every streamed token's web work then takes the GIL from the decode loop: README, Benchmarks).
     "ENGINE_PROCESS": env_bool("TIGER_ENGINE_PROCESS", True),
-    # workers: seconds the web tier waits for a worker to take a request, or to say anything while it runs
-    "WORKER_TIMEOUT": env_int("TIGER_WORKER_TIMEOUT", 30, minimum=1),
-    # workers: prefix of the channels and Redis keys that a web tier and its workers share
-    "WORKER_NAMESPACE": env_str("TIGER_WORKER_NAMESPACE", NAMESPACE),
+    # ray: seconds the web tier waits for a replica to take a request; then 503 with Retry-After
+    "ENGINE_TIMEOUT": env_int("TIGER_ENGINE_TIMEOUT", 30, minimum=1),
+    # ray: the cluster to join ("auto": the one started on this machine by `ray start`), and the prefix of
+    # the Serve applications' names (one per base model; clusters shared by several sites need their own)
+    "RAY_ADDRESS": env_str("TIGER_RAY_ADDRESS", "auto"),
+    "RAY_APP_PREFIX": env_str("TIGER_RAY_APP_PREFIX", "tigercity"),
     "ADAPTER_CACHE_SIZE": env_int("TIGER_ADAPTER_CACHE_SIZE", 64, minimum=1),
     "MAX_BATCH_SIZE": env_int("TIGER_MAX_BATCH_SIZE", 32, minimum=1),
     "CPU_THREADS": env_int("TIGER_CPU_THREADS", 0, minimum=0),  # 0: automatic (engine_factory.cpu_threads)

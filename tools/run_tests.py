@@ -25,7 +25,7 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # The PostgreSQL pass: the Django side only (the engine tests need no database; the scale-out, browser
 # and live-server tests bring their own databases and ran in the first pass).
-POSTGRES_PASS = ["--ignore=tests/inference/engine", "--ignore=tests/workers",
+POSTGRES_PASS = ["--ignore=tests/inference/engine",
                  "-m", "not browser and not slow", "-p", "no:cacheprovider"]
 
 

@@ -1,7 +1,7 @@
 """Plain data passed between the web side and the engine.
 
 Everything here is picklable / JSON-friendly so the same objects cross a thread boundary (embedded
-engine) or a process boundary (channel-layer workers). No torch, no Django.
+engine) or a process boundary (the engine's child process, a Ray Serve replica). No torch, no Django.
 """
 from __future__ import annotations
 

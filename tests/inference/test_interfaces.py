@@ -13,7 +13,7 @@ from inference.model_interface import ModelInterface
 from inference.models import TunedModel
 from inference.runtime import DisabledRuntime, EmbeddedRuntime
 from inference.runtime_interface import RuntimeInterface
-from inference.workers.client import WorkerRuntime
+from inference.serve.runtime import RayRuntime
 from tests.fakes import FakeEngine, FakeRuntime
 
 IMPLEMENTATIONS = [
@@ -22,7 +22,7 @@ IMPLEMENTATIONS = [
     (EngineInterface, FakeEngine),
     (RuntimeInterface, EmbeddedRuntime),
     (RuntimeInterface, DisabledRuntime),
-    (RuntimeInterface, WorkerRuntime),
+    (RuntimeInterface, RayRuntime),
     (RuntimeInterface, FakeRuntime),
     (ModelInterface, BaseModel),
     (ModelInterface, TunedModel),
