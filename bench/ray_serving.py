@@ -24,14 +24,12 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 from _common import (
-    BASE, ROOT, Api, ApiError, Server, add_common_args, busy_note, checkpoint_dir, log, machine, median,
-    percentile, run_parallel, table, write_json,
+    BASE, ROOT, ApiError, Server, add_common_args, busy_note, checkpoint_dir, log, machine, median, run_parallel,
+    table, write_json,
 )
 
 PROMPTS = ["What are the months of the year?", "List the days of the week.", "Count to ten.", "Count down from ten."]
@@ -126,7 +124,6 @@ def kill_halfway(server: Server, clients: int, per_client: int, max_tokens: int)
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
-    restarted = None
     killed.wait()
     wait_running(server, 2)
     restarted = time.perf_counter() - kill_time[0]

@@ -3,11 +3,12 @@
 A thin shell: every method adapts one Engine call to Serve (its callbacks become a stream, its futures
 awaitables, its errors stream items). Nothing here imports Django; the web tier's side is runtime.py.
 
-Streams: `generate`, `train` and `create_adapter` are streaming methods; their first item is
+Streams: `generate`, `train`, `finetune` and `create_adapter` are streaming methods; their first item is
 `Accepted` (a replica took the request) or `Raised` (an engine error before anything ran), so the
 caller can tell "no replica took it in time" (503) from "the work takes long". Then `generate`
 yields tuples of engine events (what piled up since the last item: one Ray object per batch, not
-per token), `train` its TrainingResult, `create_adapter` None.
+per token), `train` its TrainingResult, `finetune` its progress events and then its FineTuneResult,
+`create_adapter` None.
 
 Adapter affinity: a request for a user model carries the multiplexed model id key@revision (set by
 the caller through `handle.options(multiplexed_model_id=...)`); Serve routes it to a replica that
@@ -17,7 +18,6 @@ cache size, so the ids a replica reports are the adapters its Engine keeps loade
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections.abc import Mapping
@@ -26,11 +26,9 @@ from ray import serve
 
 from inference.engine.config import EngineConfig
 from inference.engine.errors import EngineError
-from inference.engine.types import GenerationRequest, LoraSpec, TrainingRequest
+from inference.engine.types import FineTuneRequest, GenerationRequest, LoraSpec, TrainingRequest
 from inference.serve.messages import Accepted, Raised, model_id
 from tigercity.failpoints import failpoint
-
-log = logging.getLogger(__name__)
 
 TERMINAL = ("done", "failed")
 
@@ -68,7 +66,8 @@ class EngineDeployment:
         self.engine = build_engine(bases, config, engine_process)
         self.replica = serve.get_replica_context().replica_id.unique_id
         self.held: dict[str, float] = {}  # multiplexed model id -> when it was loaded here
-        self.counters = {"generations": 0, "cancelled": 0, "trainings": 0, "adapter_loads": 0}
+        self.counters = {"generations": 0, "cancelled": 0, "trainings": 0, "jobs": 0, "jobs_cancelled": 0,
+                         "adapter_loads": 0}
         self.served: dict[str, int] = {}  # generations per multiplexed model id (adapter affinity, in stats)
 
         async def load_adapter(name: str) -> _HeldAdapter:  # a function: Serve keeps its cache on it
@@ -136,6 +135,40 @@ class EngineDeployment:
             return
         failpoint("replica_after_train")  # the revision is on disk; the caller has not committed it
         yield result
+
+    async def finetune(self, request: FineTuneRequest):
+        """Stream Accepted, the job's progress events, then its FineTuneResult (its revision written).
+        A caller that cancels the stream cancels the job (nothing is written)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        try:
+            future = self.engine.finetune(request, lambda event: loop.call_soon_threadsafe(queue.put_nowait, event))
+        except (EngineError, ValueError) as e:
+            yield Raised(e)
+            return
+        # Resolved on the engine thread after its last progress event: it arrives last in the queue.
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(queue.put_nowait, f))
+        self.counters["jobs"] += 1
+        yield self._accepted()
+        finished = False
+        try:
+            while (item := await queue.get()) is not future:
+                yield item
+            finished = True
+            try:
+                result = future.result()
+            except (EngineError, ValueError) as e:
+                yield Raised(e)
+                return
+            failpoint("replica_after_finetune")
+            yield result
+        finally:
+            if not finished:
+                self.counters["jobs_cancelled"] += 1
+                self.engine.cancel_finetune(request.job_id)
+
+    async def context_length(self, base: str) -> int:
+        return await asyncio.to_thread(self.engine.context_length, base)
 
     async def create_adapter(self, base: str, spec: LoraSpec, dest_path: str):
         """Stream Accepted, then None once revision 0 of a user model is written at dest_path."""

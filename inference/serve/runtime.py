@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from inference.catalog import base_models
 from inference.engine.errors import EngineUnavailable
-from inference.engine.types import TERMINAL_KINDS, Failed, GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
+from inference.engine.types import (TERMINAL_KINDS, Failed, FineTuneRequest, FineTuneResult, GenerationRequest,
+                                    LoraSpec, TrainingRequest, TrainingResult)
 from inference.engine_factory import engines_built
 from inference.stream import GenerationStream
 from inference.serve.application import app_name
@@ -47,6 +50,7 @@ class RayRuntime:
         self._connected = threading.Event()
         self._connecting: threading.Thread | None = None
         self._joined = False  # ray.init was called here (not by a process that was a driver already)
+        self._jobs: dict[str, _Job] = {}  # fine-tuning jobs relayed by this process, by job id
         self._tasks: set[asyncio.Task] = set()  # relays in flight (the loop keeps only weak references)
 
     # -- the runtime interface --------------------------------------------------------------------
@@ -70,6 +74,72 @@ class RayRuntime:
     async def create_adapter(self, *, base: str, spec: LoraSpec, dest_path: str) -> None:
         stream = await self._open(base, "create_adapter", base, spec, dest_path)
         await self._result(stream, base)
+
+    # -- dataset jobs: called from the job runner's own thread (blocking), not from an event loop ----
+
+    def finetune(self, request: FineTuneRequest, on_event) -> Future:
+        """Start a fine-tuning job on a replica of its base; a concurrent Future of its FineTuneResult.
+        Progress goes to `on_event` from a relay thread. Raises, like start_generation: the engine's
+        refusal, or Unavailable when no replica takes the job within TIGER_ENGINE_TIMEOUT."""
+        stream = self._handle(request.base).options(stream=True).finetune.remote(request)
+        job = _Job(stream, on_event)
+        with self._lock:
+            self._jobs[request.job_id] = job
+        threading.Thread(target=self._relay_job, args=(request, job), name=f"job-{request.job_id}", daemon=True).start()
+        if not job.accepted.wait(self.timeout):
+            stream.cancel()
+            raise self._unavailable(f"No engine replica for {request.base} took the job within {self.timeout:g} s.")
+        if job.refused is not None:
+            raise job.refused
+        return job.future
+
+    def cancel_finetune(self, job_id: str) -> bool:
+        """Cancel a job's stream (its replica then cancels the job); False when this process runs no such job."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None or job.future.done():
+            return False
+        job.stream.cancel()
+        return True
+
+    def context_length(self, base: str) -> int:
+        return self._handle(base).context_length.remote(base).result(timeout_s=self.timeout)
+
+    def _relay_job(self, request: FineTuneRequest, job: "_Job") -> None:
+        from ray.serve.exceptions import RequestCancelledError
+
+        from inference.engine.errors import FineTuneCancelled
+
+        try:
+            for item in job.stream:
+                if not job.accepted.is_set():
+                    if isinstance(item, Raised):
+                        job.refused = item.error
+                    job.accepted.set()
+                elif isinstance(item, Raised):
+                    job.future.set_exception(item.error)
+                elif isinstance(item, FineTuneResult):
+                    job.future.set_result(item)
+                else:
+                    job.on_event(item)
+            if not job.future.done() and job.refused is None:
+                job.future.set_exception(self._unavailable(f"The engine replica for {request.base} ended the job "
+                                                           "early.", code="replica_lost"))
+        except RequestCancelledError:
+            job.future.set_exception(FineTuneCancelled(f"The fine-tuning job {request.job_id} was cancelled."))
+        except Exception as e:  # RayActorError: the replica died; anything else: no replica to answer
+            if not job.accepted.is_set():
+                job.refused = self._unavailable(f"The engine replica for {request.base} stopped before it "
+                                                f"answered.", code="replica_lost")
+            elif not job.future.done():
+                log.warning("fine-tuning job %s lost its replica: %r", request.job_id, e)
+                job.future.set_exception(self._unavailable(
+                    f"The engine replica for {request.base} stopped during the job; nothing was saved.",
+                    code="replica_lost"))
+        finally:
+            job.accepted.set()
+            with self._lock:
+                self._jobs.pop(request.job_id, None)
 
     def status(self) -> dict:
         """Whether a replica is up, and every replica of this site's applications with its figures (the
@@ -221,3 +291,14 @@ class RayRuntime:
 
     def _unavailable(self, message: str, code: str = "engine_unavailable") -> Unavailable:
         return Unavailable(message, code=code, headers={"Retry-After": RETRY_AFTER})
+
+
+@dataclass(eq=False)
+class _Job:
+    """A fine-tuning job this process relays: its Serve stream and what the caller waits on."""
+
+    stream: object
+    on_event: object
+    future: Future = field(default_factory=Future)
+    accepted: threading.Event = field(default_factory=threading.Event)
+    refused: BaseException | None = None  # the engine's refusal, or no replica

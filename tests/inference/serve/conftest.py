@@ -34,8 +34,9 @@ def _unavailable(message: str):
 class Site:
     """The deployment under test: the cluster's address, its failpoint directory, and the web processes."""
 
-    def __init__(self, address: str, failpoints, web: list[LiveServer], key: str):
+    def __init__(self, address: str, failpoints, web: list[LiveServer], key: str, *, prefix: str, data_dir):
         self.address, self.failpoints, self.web, self.key = address, failpoints, web, key
+        self.prefix, self.data_dir = prefix, data_dir  # the applications' name prefix; the shared data directory
         self.url = web[0].url
         self.headers = {"Authorization": f"Bearer {key}"}
 
@@ -121,7 +122,7 @@ def site(tmp_path_factory, ray_cluster, database):
             [s.result() for s in started]
             output, _ = deploy.communicate(timeout=600)
             assert deploy.returncode == 0, f"deployengine failed:\n{output}"
-            site = Site(ray_cluster, failpoints, web, key.result())
+            site = Site(ray_cluster, failpoints, web, key.result(), prefix=env["TIGER_RAY_APP_PREFIX"], data_dir=shared)
             for i in range(len(web)):  # each web process has joined the cluster and sees both replicas
                 site.wait_for(lambda replicas: len(replicas) == 2, "the replicas are not running", web=i)
             yield site

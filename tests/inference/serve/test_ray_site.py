@@ -142,3 +142,51 @@ def test_health_lists_the_replicas_and_the_web_processes_hold_no_model(site):
         running = [r for r in status["replicas"] if r["state"] == "RUNNING"]
         assert len(running) == 2 and all(r["base"] == "Llama-3.1-8b" for r in running)
         assert all(isinstance(r["adapters"], list) and r["pid"] for r in running)
+
+
+def fine_tuning_job(dest, job_id: str, epochs: int):
+    from inference.engine.training.examples import SupervisedExample
+    from inference.engine.types import AdapterRef, FineTuneRequest, FineTuneStage, LoraSpec
+
+    examples = tuple(SupervisedExample(({"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": "A."}),
+                                       (False, True)) for i in range(4))
+    return FineTuneRequest(job_id=job_id, base="Llama-3.1-8b", source=AdapterRef(job_id, 0, ""), dest_revision=1,
+                           dest_path=str(dest), lora=LoraSpec(rank=2, alpha=4.0, dropout=0.0),
+                           stages=(FineTuneStage("supervised", n_epochs=epochs, batch_size=2, learning_rate=1e-2),),
+                           supervised_train=examples)
+
+
+@pytest.fixture
+def runtime(site, settings):
+    """The Ray runtime in this test process (already a driver of the cluster), for what the web tier does
+    not call yet: fine-tuning jobs."""
+    from inference.serve.runtime import RayRuntime
+
+    settings.TIGER = {**settings.TIGER, "RAY_APP_PREFIX": site.prefix}
+    return RayRuntime(address=site.address, timeout=60)
+
+
+def test_a_fine_tuning_job_runs_on_a_replica_reports_progress_and_writes_its_revision(site, runtime):
+    dest = site.data_dir / "adapters" / "job-a" / "rev-1"
+    events = []
+    result = runtime.finetune(fine_tuning_job(dest, "job-a", epochs=1), events.append).result(timeout=300)
+    assert result.steps == 2 and (dest / "adapter_model.safetensors").exists()
+    assert [e.data["step"] for e in events if e.type == "metrics" and "train_loss" in e.data] == [1, 2]
+    assert runtime.context_length("Llama-3.1-8b") == 256
+
+
+def test_a_cancelled_fine_tuning_job_writes_nothing(site, runtime):
+    import threading
+
+    from inference.engine.errors import FineTuneCancelled
+
+    dest = site.data_dir / "adapters" / "job-b" / "rev-1"
+    started = threading.Event()
+    future = runtime.finetune(fine_tuning_job(dest, "job-b", epochs=200),
+                              lambda event: started.set() if event.type == "metrics" else None)
+    assert started.wait(300)
+    assert runtime.cancel_finetune("job-b")
+    with pytest.raises(FineTuneCancelled):
+        future.result(timeout=120)
+    site.wait_for(lambda rs: sum(r["jobs_cancelled"] for r in rs) == 1, "no replica cancelled the job")
+    assert not dest.exists()
