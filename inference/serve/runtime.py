@@ -202,7 +202,7 @@ class RayRuntime:
     async def _open(self, base: str, method: str, *args, model: str = ""):
         """Call a streaming method; returns the stream once a replica took the request."""
         from ray.exceptions import RayActorError
-        from ray.serve.exceptions import BackPressureError
+        from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
         try:
             handle = await asyncio.to_thread(self._handle, base)
@@ -216,6 +216,8 @@ class RayRuntime:
             raise self._unavailable(f"No engine replica for {base} took the request within {self.timeout:g} s.") from None
         except BackPressureError:
             raise self._unavailable(f"Too many requests are waiting for an engine replica for {base}.") from None
+        except DeploymentUnavailableError:
+            raise self._unavailable(f"The engine for {base} has no healthy replica.") from None
         except (RayActorError, StopAsyncIteration) as e:
             raise self._unavailable(f"The engine replica for {base} stopped before it answered.",
                                     code="replica_lost") from e
@@ -270,7 +272,7 @@ class RayRuntime:
                 for replica in deployment.get("replicas", []):
                     found.append({"base": apps[name], "application": name, "replica": replica["replica_id"],
                                   "state": getattr(replica["state"], "value", replica["state"]), "pid": replica.get("pid"),
-                                  "node": replica.get("node_ip"), "actor": replica.get("actor_name")})
+                                  "actor": replica.get("actor_name")})  # no host addresses: health needs no key
         refs = {}
         for entry in found:
             if entry["state"] == "RUNNING" and entry["actor"]:

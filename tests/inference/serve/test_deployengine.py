@@ -1,7 +1,8 @@
 """`manage.py deployengine --write-config`: the Serve config file, without a cluster."""
 import pytest
-import yaml
-from django.core.management import call_command
+
+yaml = pytest.importorskip("yaml")
+from django.core.management import call_command  # noqa: E402
 
 
 @pytest.fixture
@@ -15,6 +16,8 @@ def test_the_config_file_has_one_application_per_base_model_with_the_sites_engin
     path = tmp_path / "serve.yaml"
     call_command("deployengine", "--write-config", str(path), "--max-replicas", "4", "--num-gpus", "1")
     config = yaml.safe_load(path.read_text())
+    schema = pytest.importorskip("ray.serve.schema")
+    schema.ServeDeploySchema.model_validate(config)  # what `serve deploy` and KubeRay check it against
     assert config["proxy_location"] == "Disabled"  # the web tier calls through deployment handles
     apps = {app["name"]: app for app in config["applications"]}
     llama = apps["site-llama-3.1-8b"]
