@@ -84,6 +84,10 @@ class EngineDeployment:
         a starting replica never takes requests that a running one could serve."""
         deadline = time.monotonic() + timeout
         while not all(self.engine.is_ready(base) for base in self.bases):
+            failed = [base for base in self.bases if self.engine.stats(base).get("load_error")]
+            if failed:  # Serve reports the replica's start-up error and retries it
+                raise RuntimeError(f"the base models {failed} failed to load: "
+                                   + "; ".join(str(self.engine.stats(b)["load_error"]) for b in failed))
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the base models {self.bases} did not load within {timeout:g} s")
             time.sleep(0.05)
