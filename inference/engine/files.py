@@ -158,11 +158,6 @@ def stream_zip(adapter_dir: str | os.PathLike) -> Iterator[bytes]:
         yield data
 
 
-def export_zip(adapter_dir: str | os.PathLike) -> bytes:
-    """The whole zip in memory (adapters are small: megabytes); see stream_zip for large ones."""
-    return b"".join(stream_zip(adapter_dir))
-
-
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())

@@ -17,8 +17,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 
@@ -135,12 +134,6 @@ class BaseModelLoop:
             self._check_open()
             self._commands.append(fn)
             self._cv.notify()
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Requests submitted inside the block reach the loop together (they share a step)."""
-        with self._cv:
-            yield
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the loop: running and waiting requests get Failed, trainings an exception."""

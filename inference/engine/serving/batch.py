@@ -125,18 +125,6 @@ class RunningBatch:
     def clear(self) -> None:
         self.rows, self.cache, self.mask, self.positions, self.next_tokens = [], None, None, None, None
 
-    def check(self) -> None:
-        """Assert the invariants (syncs with the device: for tests and debugging)."""
-        if not self.rows:
-            assert self.cache is None and self.mask is None
-            return
-        B, T = self.mask.shape
-        assert B == len(self.rows) == self.positions.shape[0] == self.next_tokens.shape[0]
-        for layer in _layers(self.cache):
-            assert layer.keys.shape[0] == B and layer.keys.shape[2] == T, (layer.keys.shape, B, T)
-        assert torch.equal(self.positions, self.mask.sum(dim=1)), (self.positions, self.mask.sum(dim=1))
-        assert bool(self.mask[:, -1].all()), "the last column is always a real token"
-
 
 def _layers(cache: DynamicCache) -> list[DynamicLayer]:
     layers = cache.layers

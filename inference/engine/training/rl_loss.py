@@ -71,12 +71,15 @@ def grpo_loss(
     (default: the number of masked tokens here, i.e. a plain per-token mean).
 
     logp (with grad), old_logp, ref_logp, mask: (B, T); advantages: (B,).
-    Masked-out positions may hold anything (even inf): they are selected away, never multiplied.
+    Masked-out positions may hold anything (even inf): they get a zero gradient and add nothing.
     """
     assert logp.shape == ref_logp.shape == mask.shape, (logp.shape, ref_logp.shape, mask.shape)
     mask = mask.bool()
     n = int(mask.sum()) if num_tokens is None else num_tokens
     assert n > 0, "the loss needs at least one response token"
+    # Replace masked-out values before any exp: selecting them away only afterwards would still
+    # backpropagate 0 * inf = NaN through a padded position whose log-prob is -inf.
+    logp, old_logp, ref_logp = (torch.where(mask, x, torch.zeros_like(x)) for x in (logp, old_logp, ref_logp))
     policy, engaged = clipped_objective(logp, old_logp, advantages, epsilon)  # (B, T) each
     kl = k3_kl(logp, ref_logp)  # (B, T)
     per_token = policy + beta * kl if beta else policy

@@ -1,19 +1,16 @@
-"""Engine test fixtures: a tiny random Llama checkpoint on disk, adapters for it, and an engine.
-
-Everything is built here (no download), seeded, and small enough that the whole tests/inference/engine run
-stays fast on two CPU cores. No Django: run with `-p no:django`.
+"""Engine test fixtures: the tiny model's checkpoint on disk (tiny.py), adapters for it, an engine, and
+a collector of one request's events. No Django: run with `-p no:django`.
 """
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from inference.engine.lora.adapters import write_initial_adapter
 from inference.engine.files import WEIGHTS_NAME as WEIGHTS_FILE
@@ -21,50 +18,7 @@ from inference.engine.config import EngineConfig
 from inference.engine.serving.engine import Engine
 from inference.engine.types import AdapterRef, GenerationRequest, LoraSpec, SamplingParams
 
-BASE = "tiny"
-CONTEXT = 256
-SPECIALS = ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
-# Llama-3.1-Instruct's template, minus the tools and date preamble.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{% for m in messages %}"
-    "<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] | trim }}<|eot_id|>"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
-)
-
-
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """Byte-level BPE without merges: one token per byte (so characters span several tokens)."""
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {ch: i for i, ch in enumerate(alphabet)}
-    for tok in SPECIALS:
-        vocab[tok] = len(vocab)
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.add_special_tokens(list(SPECIALS))
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", chat_template=CHAT_TEMPLATE
-    )
-
-
-def build_checkpoint(path: Path, seed: int = 0) -> Path:
-    """A 2-layer Llama (hidden 64) with its tokenizer and generation config, as safetensors."""
-    tokenizer = build_tokenizer()
-    torch.manual_seed(seed)
-    eot, eos = tokenizer.convert_tokens_to_ids(["<|eot_id|>", "<|end_of_text|>"])
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=CONTEXT,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=eos, tie_word_embeddings=False,
-        initializer_range=0.1,  # peakier logits than the default: greedy ties are unlikely
-    )
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=[eos, eot]).save_pretrained(path)
-    return path
+from .tiny import BASE, build_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -171,3 +125,11 @@ def run(engine):
         return stream.wait()
 
     return go
+
+
+@contextmanager
+def submitted_together(loop):
+    """Requests submitted (or trainings queued) inside the block reach the loop together, in its next
+    step: the loop takes their mailbox under this lock, which the block holds."""
+    with loop._cv:
+        yield

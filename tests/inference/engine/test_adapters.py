@@ -13,7 +13,7 @@ from inference.engine.checkpoint import load_checkpoint
 from inference.engine.errors import AdapterLoadError
 from inference.engine.types import AdapterRef, LoraSpec
 
-from .conftest import Stream, request
+from .conftest import Stream, request, submitted_together
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_requests_for_more_adapters_than_slots_wait_for_a_free_slot(make_engine,
     engine = make_engine(adapter_cache_size=1)
     a, b = adapter_factory("a", seed=1), adapter_factory("b", seed=2)
     streams = [Stream(), Stream()]
-    with engine._loop("tiny").paused():
+    with submitted_together(engine._loop("tiny")):
         engine.submit(request("Hello", request_id="a", adapter=a, max_tokens=10), streams[0])
         engine.submit(request("Hello", request_id="b", adapter=b, max_tokens=10), streams[1])
     assert [s.wait().last.kind for s in streams] == ["done", "done"]

@@ -1,6 +1,21 @@
 """Continuous batching: rows of different adapters, and rows that join mid-generation, decode
 together and get exactly the greedy tokens they get alone."""
-from .conftest import Stream, request
+from .conftest import Stream, request, submitted_together
+
+
+def assert_invariants(batch) -> None:
+    """A RunningBatch's invariants (this syncs with the device, so the engine never checks them itself)."""
+    import torch
+
+    if not batch.rows:
+        assert batch.cache is None and batch.mask is None
+        return
+    B, T = batch.mask.shape
+    assert B == len(batch.rows) == batch.positions.shape[0] == batch.next_tokens.shape[0]
+    for layer in batch.cache.layers:
+        assert layer.keys.shape[0] == B and layer.keys.shape[2] == T, (layer.keys.shape, B, T)
+    assert torch.equal(batch.positions, batch.mask.sum(dim=1)), (batch.positions, batch.mask.sum(dim=1))
+    assert bool(batch.mask[:, -1].all()), "the last column is always a real token"
 
 PROMPTS = ("Hello there", "Write a haiku about tigers, please", "Hi")
 
@@ -8,7 +23,7 @@ PROMPTS = ("Hello there", "Write a haiku about tigers, please", "Hi")
 def run_together(engine, reqs):
     """Submit requests so that they reach the engine loop in the same step."""
     streams = [Stream() for _ in reqs]
-    with engine._loop("tiny").paused():
+    with submitted_together(engine._loop("tiny")):
         for req, stream in zip(reqs, streams):
             engine.submit(req, stream)
     return [s.wait() for s in streams]
@@ -63,7 +78,7 @@ def test_a_request_joining_mid_generation_gets_the_same_greedy_tokens_as_alone(e
 
         def __call__(self, event):
             super().__call__(event)
-            worker.batch.check()  # invariants hold whenever an event goes out
+            assert_invariants(worker.batch)  # invariants hold whenever an event goes out
             if not self.joined and worker.stats["decode_steps"] - start >= 4:
                 self.joined = True  # submitted from the engine thread: they join the next step
                 for req, stream in zip(joiners, joined):
@@ -101,7 +116,7 @@ def test_rows_leaving_the_batch_take_their_padding_columns_with_them():
     batch = RunningBatch(torch.device("cpu"))
     batch.add([prefilled(3, 1, 1)])
     batch.add([prefilled(7, 2, 2), prefilled(5, 1, 3)])  # two candidates of one prompt, one other prompt
-    batch.check()
+    assert_invariants(batch)
     assert batch.length == 7 and batch.positions.tolist() == [3, 7, 7, 5]
     assert batch.mask.tolist()[0] == [0, 0, 0, 0, 1, 1, 1]
     keys = batch.cache.layers[0].keys  # (B, H, T, D)
@@ -109,10 +124,10 @@ def test_rows_leaving_the_batch_take_their_padding_columns_with_them():
     assert bool((keys[3, :, 2:] == 3).all())
 
     batch.keep([0, 3])  # the long rows leave: columns only they used go too
-    batch.check()
+    assert_invariants(batch)
     assert batch.length == 5 and batch.positions.tolist() == [3, 5] and batch.next_tokens.tolist() == [1, 3]
     batch.keep([])
-    batch.check()
+    assert_invariants(batch)
     assert len(batch) == 0 and batch.cache is None
 
 
@@ -143,7 +158,7 @@ def test_prompts_prefilled_together_get_the_caches_and_logits_each_gets_alone(en
     try:
         prompts = [render_prompt(worker.checkpoint.tokenizer, [{"role": "user", "content": p}]) for p in PROMPTS]
         names = [name, "__base__", name]
-        with worker.paused():
+        with submitted_together(worker):
             caches, logits = worker.runner.prefill_many(prompts, names)
             alone = [worker.runner.prefill(p, n) for p, n in zip(prompts, names)]
     finally:

@@ -7,7 +7,7 @@ from inference.engine.chat import render_prompt
 from inference.engine.checkpoint import inspect_checkpoint, load_checkpoint
 from inference.engine.errors import CheckpointError
 
-from .conftest import CONTEXT
+from .tiny import CONTEXT
 
 
 def test_loading_refuses_a_directory_without_safetensors(checkpoint_dir, tmp_path):

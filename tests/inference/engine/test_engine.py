@@ -11,7 +11,8 @@ from inference.engine.errors import CheckpointError, ContextLengthExceeded, Engi
 from inference.engine.serving.request import RequestState, SequenceState
 from inference.engine.types import AdapterRef, GenerationRequest
 
-from .conftest import CONTEXT, Stream, build_tokenizer, request
+from .conftest import Stream, request, submitted_together
+from .tiny import CONTEXT, tiny_tokenizer
 
 
 def test_max_tokens_ends_with_length(run):
@@ -31,7 +32,7 @@ def test_a_stop_string_ends_with_stop_and_nothing_from_it_on_is_emitted(run):
 
 
 def test_eos_ends_with_stop_and_flushes_held_back_text():
-    tok = build_tokenizer()
+    tok = tiny_tokenizer()
     eot = tok.convert_tokens_to_ids("<|eot_id|>")
     state = RequestState(request("x", stop=("ab",)), lambda e: None, [1, 2, 3], max_tokens=10)
     seq = SequenceState(state, 0, tok, frozenset({eot}), generator=None)
@@ -96,7 +97,7 @@ def test_cancellation_frees_the_slot_and_stops_tokens(make_engine):
 def test_cancelling_a_waiting_request_finishes_it_at_once(make_engine):
     engine = make_engine(max_batch_size=1)
     running, waiting = Stream(), Stream()
-    with engine._loop("tiny").paused():
+    with submitted_together(engine._loop("tiny")):
         engine.submit(request("Hello", request_id="a", max_tokens=150), running)
         engine.submit(request("Hi", request_id="b", max_tokens=5), waiting)
         engine.cancel("b")
@@ -110,7 +111,7 @@ def test_cancelling_a_waiting_request_finishes_it_at_once(make_engine):
 def test_the_waiting_queue_has_a_limit(make_engine):
     engine = make_engine(max_queue=1)
     first = Stream()
-    with engine._loop("tiny").paused():
+    with submitted_together(engine._loop("tiny")):
         engine.submit(request(request_id="a"), first)
         with pytest.raises(QueueFull) as info:
             engine.submit(request(request_id="b"), Stream())
@@ -156,7 +157,7 @@ def test_a_callback_that_raises_cancels_only_its_request(engine, run):
 def test_a_request_id_cannot_run_twice_at_once(make_engine):
     engine = make_engine()
     first = Stream()
-    with engine._loop("tiny").paused():
+    with submitted_together(engine._loop("tiny")):
         engine.submit(request(request_id="same"), first)
         with pytest.raises(ValueError, match="same"):
             engine.submit(request(request_id="same"), Stream())

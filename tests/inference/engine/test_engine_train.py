@@ -11,7 +11,8 @@ from inference.engine.training import session
 from inference.engine.files import WEIGHTS_NAME as WEIGHTS_FILE
 from inference.engine.types import AdapterRef, LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
 
-from .conftest import BASE, Stream, request
+from .conftest import Stream, request, submitted_together
+from .tiny import BASE
 
 CONTEXT = ({"role": "user", "content": "Is the sky blue?"},)
 SIGNAL = (TrainingGroup(CONTEXT, ("Yes, it is blue.", "No."), (1.0, -1.0)),)
@@ -74,7 +75,7 @@ def test_generations_keep_streaming_during_a_training_and_their_revision_keeps_i
 
     monkeypatch.setattr(session.TrainingSession, "step", spy)
     stream = Stream()
-    with worker.paused():
+    with submitted_together(worker):
         engine.submit(request("Hello there", request_id="g", adapter=source, max_tokens=60), stream)
         future = engine.train(training(source, tmp_path / "rev-1"))
     assert future.result(timeout=60).changed
@@ -99,7 +100,7 @@ def test_a_failing_training_fails_its_future_drops_its_adapter_and_the_loop_keep
 
 def test_a_training_cancelled_before_it_starts_does_nothing(engine, adapter_factory, tmp_path):
     source = adapter_factory("a", seed=1)
-    with engine._loop(BASE).paused():
+    with submitted_together(engine._loop(BASE)):
         future: Future = engine.train(training(source, tmp_path / "rev-1"))
         assert future.cancel()
     later = engine.train(training(source, tmp_path / "rev-2"))

@@ -8,7 +8,7 @@ from inference.engine.errors import FineTuneCancelled
 from inference.engine.training.examples import SupervisedExample
 from inference.engine.types import AdapterRef, FineTuneRequest, FineTuneStage, LoraSpec
 
-from .conftest import BASE
+from .tiny import BASE
 
 EXAMPLES = tuple(SupervisedExample(({"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": "A."}),
                                    (False, True)) for i in range(6))

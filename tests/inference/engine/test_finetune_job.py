@@ -6,7 +6,7 @@ from inference.engine.training.examples import PreferenceExample, SupervisedExam
 from inference.engine.training.finetune_job import FineTuneJob
 from inference.engine.types import AdapterRef, EarlyStopping, FineTuneRequest, FineTuneStage
 
-from ._tiny import tiny_peft
+from .tiny import tiny_peft
 
 COLOURS = ["red", "blue", "green", "gold", "pink", "grey"]
 
@@ -81,13 +81,13 @@ def test_gradient_accumulation_gives_the_weights_of_one_big_batch():
 def test_sft_then_dpo_in_one_job_and_early_stopping_keeps_the_best_step():
     model, tokenizer = tiny_peft(("user1",))
     events = []
-    req = request((FineTuneStage("supervised", n_epochs=6, batch_size=4, learning_rate=2.0),
+    req = request((FineTuneStage("supervised", n_epochs=6, batch_size=4, learning_rate=50.0),
                    FineTuneStage("dpo", n_epochs=1, batch_size=4, learning_rate=1e-2)),
                   supervised_train=sft_examples(8), supervised_validation=sft_examples(2),
                   preference_train=pref_examples(4), preference_validation=pref_examples(2),
                   early_stopping=EarlyStopping(threshold=0.0, patience=1))
     result, _ = run(FineTuneJob(model, tokenizer, "user1", req, 256, lambda *e: events.append(e)))
-    # A learning rate of 2 diverges: the validation loss rises and the stage stops early.
+    # A learning rate of 50 diverges: the validation loss rises and the stage stops early.
     assert result.stopped_early and result.steps == result.total_steps
     kept = [e for e in events if e[0] == "message" and "kept the weights" in e[1]]
     assert kept and any(e[0] == "message" and e[1].startswith("dpo training started") for e in events)

@@ -12,7 +12,7 @@ from inference.engine.training.finetune_data import encode_supervised, micro_bat
 from inference.engine.training.logprobs import token_logprobs
 from inference.engine.training.sft_loss import sft_loss
 
-from ._tiny import tiny_tokenizer
+from .tiny import tiny_tokenizer
 
 
 def test_the_sft_loss_is_the_cross_entropy_of_the_target_tokens_only():

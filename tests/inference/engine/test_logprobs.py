@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tests.inference.engine._tiny import tiny_peft, tiny_tokenizer
+from .tiny import tiny_peft, tiny_tokenizer
 from inference.engine.training.logprobs import (
     build_batch, encode_pair, encode_prompt, end_of_turn_id, fit_to_context, sequence_logprobs, token_logprobs,
 )

@@ -90,3 +90,27 @@ def test_micro_batches_divided_by_the_full_token_count_add_up_to_the_full_batch_
              for s in (slice(0, 1), slice(1, 4))]
     for field in ("loss", "kl", "clip_fraction"):
         assert sum(getattr(p, field).item() for p in parts) == pytest.approx(getattr(full, field).item(), rel=1e-5)
+
+
+def test_masked_positions_get_a_zero_gradient_even_when_they_hold_infinities():
+    inf = float("inf")
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    advantages = torch.tensor([1.0, -1.0])
+
+    def run(filler: list[float]):
+        """Loss and gradient with the three masked-out positions holding `filler`."""
+        def fill(rows):
+            x = torch.tensor(rows)
+            x[~mask] = torch.tensor(filler)
+            return x
+        logp = fill([[-1.0, -2.0, 0.0], [-0.5, 0.0, 0.0]]).requires_grad_()
+        out = grpo_loss(logp, fill([[-1.1, -2.0, 0.0], [-0.5, 0.0, 0.0]]), fill([[-1.0, -2.5, 0.0], [-0.7, 0.0, 0.0]]),
+                        advantages, mask, epsilon=0.2, beta=0.04)
+        out.loss.backward()
+        return out.loss, logp.grad
+
+    loss, grad = run([-inf, inf, -inf])  # padding: log-probs of -inf, an overflowed +inf
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    assert (grad[~mask] == 0).all() and (grad[mask] != 0).all()
+    plain_loss, plain_grad = run([-3.0, -4.0, -5.0])  # what the masked positions hold must not matter
+    assert loss.item() == plain_loss.item() and torch.equal(grad, plain_grad)

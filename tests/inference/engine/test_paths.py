@@ -8,7 +8,8 @@ from inference.engine.errors import PathNotAllowed
 from inference.engine.files import require_within
 from inference.engine.types import AdapterRef, LoraSpec, TrainingGroup, TrainingRequest
 
-from .conftest import BASE, Stream, request
+from .conftest import Stream, request
+from .tiny import BASE
 
 
 def test_require_within_resolves_dot_dot_and_symlinks(tmp_path):

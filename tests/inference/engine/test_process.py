@@ -15,12 +15,13 @@ from inference.engine.errors import ContextLengthExceeded, EngineUnavailable, Qu
 from inference.engine.process import EngineProcess
 from inference.engine.types import LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
 
-from .conftest import BASE, CONTEXT, Stream, request
+from .conftest import Stream, request
+from .tiny import BASE, CONTEXT
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from .conftest import build_checkpoint
+    from .tiny import build_checkpoint
 
     return build_checkpoint(tmp_path_factory.mktemp("process") / "tiny-llama")
 

@@ -9,10 +9,10 @@ from peft import PeftModel
 
 from inference.engine import files
 from inference.engine.lora import saving as storage
-from inference.engine.files import export_zip, remove_orphans, stream_zip
+from inference.engine.files import remove_orphans, stream_zip
 from inference.engine.lora.saving import write_revision
 from inference.engine.training.reward_update import adapter_parameters
-from tests.inference.engine._tiny import tiny_llama, tiny_peft, tiny_tokenizer
+from .tiny import tiny_llama, tiny_peft, tiny_tokenizer
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_remove_orphans_deletes_temp_dirs_and_unknown_revisions_only(trained, ro
 
 def test_export_zip_holds_the_adapter_files_at_its_root(trained, root):
     dest = write_revision(trained, "user2", root / "1")
-    with zipfile.ZipFile(io.BytesIO(export_zip(dest))) as archive:
+    with zipfile.ZipFile(io.BytesIO(b"".join(stream_zip(dest)))) as archive:
         assert archive.testzip() is None
         assert archive.namelist() == ["adapter_config.json", "adapter_model.safetensors"]
         for name in archive.namelist():

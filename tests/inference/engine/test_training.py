@@ -5,7 +5,7 @@ import torch
 from inference.engine.training.logprobs import build_batch, sequence_logprobs
 from inference.engine.training.reward_update import RewardUpdate, adapter_parameters, plan_micro_batches
 from inference.engine.types import TrainingGroup, TrainingParams
-from tests.inference.engine._tiny import tiny_peft
+from .tiny import tiny_peft
 
 CONTEXT = ({"role": "user", "content": "Is the sky blue?"},)
 GOOD, BAD = "Yes, it is blue.", "No."

@@ -98,7 +98,7 @@ def ray_cluster(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory, ray_cluster, database):
-    from tests.inference.engine.conftest import build_checkpoint
+    from tests.inference.engine.tiny import build_checkpoint
 
     checkpoint = build_checkpoint(tmp_path_factory.mktemp("checkpoint") / "tiny-llama")
     shared = tmp_path_factory.mktemp("shared-data")
