@@ -94,11 +94,13 @@ def single(server: Server, max_tokens: int) -> dict:
 
 
 def kill_halfway(server: Server, clients: int, per_client: int, max_tokens: int) -> dict:
+    """Clients send requests back to back; after half of them finished, one replica is SIGKILLed. Then,
+    beside the clients, one request at a time until one succeeds (the time to the next success), and
+    the time until Serve runs two replicas again, the killed one replaced."""
     total = clients * per_client
-    done = []  # (finished at, ok)
+    outcomes: list[bool] = []
     lock = threading.Lock()
-    killed = threading.Event()
-    kill_time: list[float] = []
+    half = threading.Event()
 
     def client(c: int) -> None:
         api = server.client()
@@ -109,30 +111,42 @@ def kill_halfway(server: Server, clients: int, per_client: int, max_tokens: int)
                     ok = True
                 except (ApiError, OSError) as e:
                     ok = False
-                    log(f"  lost: {str(e)[:120]}")
+                    log(f"  lost: {str(e)[:100]}")
                 with lock:
-                    done.append((time.perf_counter(), ok))
-                    if len(done) >= total // 2 and not killed.is_set():
-                        killed.set()
-                        victim = running(server)[0]
-                        os.kill(victim["pid"], signal.SIGKILL)
-                        kill_time.append(time.perf_counter())
-                        log(f"  killed replica {victim['replica']} (pid {victim['pid']}) after {len(done)} requests")
+                    outcomes.append(ok)
+                    if len(outcomes) >= total // 2:
+                        half.set()
         finally:
             api.close()
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
-    killed.wait()
-    wait_running(server, 2)
-    restarted = time.perf_counter() - kill_time[0]
+    half.wait()
+    victim = running(server)[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    killed = time.perf_counter()
+    log(f"  killed replica {victim['replica']} (pid {victim['pid']}) after {len(outcomes)} requests")
+    api = server.client()
+    refused = 0
+    while True:  # a new request right after the kill: how long until one succeeds
+        try:
+            api.stream(body(0, max_tokens))
+            break
+        except (ApiError, OSError):
+            refused += 1
+    next_success = time.perf_counter() - killed
+    api.close()
+    deadline = time.monotonic() + 600
+    while not (len(rs := running(server)) == 2 and victim["pid"] not in {r["pid"] for r in rs}):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the killed replica was not replaced: {health(server)}")
+        time.sleep(0.2)
+    replica_back = time.perf_counter() - killed
     for t in threads:
         t.join()
-    after = [(t, ok) for t, ok in done if t > kill_time[0]]
-    first_ok = next((t - kill_time[0] for t, ok in sorted(after) if ok), None)
-    return {"requests": total, "lost": sum(1 for _, ok in done if not ok), "next_success_s": first_ok,
-            "replica_back_s": restarted}
+    return {"requests": total + 1 + refused, "lost": outcomes.count(False) + refused,
+            "next_success_s": next_success, "replica_back_s": replica_back}
 
 
 def main() -> None:
@@ -169,24 +183,23 @@ def main() -> None:
             for name, server in order:
                 hop[name] += [single(server, max_tokens) for _ in range(3)]
         med = {k: median([x["tokens_per_s"] for x in v]) for k, v in tp.items()}
-        print(table(f"1. Throughput, {n} streamed requests at once, max_tokens {max_tokens} (median of {rounds} rounds)",
+        table(f"1. Throughput, {n} streamed requests at once, max_tokens {max_tokens} (median of {rounds} rounds)",
                     ["engine", "tokens/s", "ratio"],
                     [["embedded (1 engine)", f"{med['embedded']:.1f}", "1.00"],
-                     ["ray (2 replicas)", f"{med['ray']:.1f}", f"{med['ray'] / med['embedded']:.2f}"]]))
+                     ["ray (2 replicas)", f"{med['ray']:.1f}", f"{med['ray'] / med['embedded']:.2f}"]])
         per = {k: median([x["per_token_s"] for x in v]) * 1000 for k, v in hop.items()}
         inter = {k: median([x["inter_token_s"] for x in v]) * 1000 for k, v in hop.items()}
         ttft = {k: median([x["ttft_s"] for x in v]) * 1000 for k, v in hop.items()}
-        print(table("2. One request alone (median ms)", ["engine", "per token", "between tokens", "first token"],
+        table("2. One request alone (median ms)", ["engine", "per token", "between tokens", "first token"],
                     [["embedded", f"{per['embedded']:.2f}", f"{inter['embedded']:.2f}", f"{ttft['embedded']:.1f}"],
                      ["ray", f"{per['ray']:.2f}", f"{inter['ray']:.2f}", f"{ttft['ray']:.1f}"],
                      ["ray hop", f"{per['ray'] - per['embedded']:+.2f}", f"{inter['ray'] - inter['embedded']:+.2f}",
-                      f"{ttft['ray'] - ttft['embedded']:+.1f}"]]))
+                      f"{ttft['ray'] - ttft['embedded']:+.1f}"]])
 
         kill = kill_halfway(ray_server, 4, 3 if args.quick else 6, max_tokens)
-        print(table("3. One of 2 replicas SIGKILLed halfway", ["requests", "lost", "next success (s)", "replica back (s)"],
-                    [[kill["requests"], kill["lost"],
-                      f"{kill['next_success_s']:.2f}" if kill["next_success_s"] is not None else "-",
-                      f"{kill['replica_back_s']:.1f}"]]))
+        table("3. One of 2 replicas SIGKILLed halfway", ["requests", "lost", "next success (s)", "replica back (s)"],
+                    [[kill["requests"], kill["lost"], f"{kill['next_success_s']:.2f}",
+                      f"{kill['replica_back_s']:.1f}"]])
     path = write_json("ray_serving", {"machine": machine(), "args": vars(args) | {"checkpoint": str(ckpt)},
                                       "deploy_s": deploy_s, "throughput": tp, "single": hop, "kill": kill})
     log(f"raw numbers: {path}")
