@@ -69,7 +69,10 @@ def line_chart(title: str, series: list[tuple[int, float | None]], *, width: int
 
 
 def training_charts(runs) -> list[LineChart]:
-    """Mean reward and loss of the trainings that produced each revision."""
+    """Your mean rating and the loss of the trainings that produced each revision.
+
+    The rating chart shows what the user gave each training, not whether the model improved: labelled so.
+    """
     reward = [(run.to_revision, run.metrics.get("reward_mean")) for run in runs]
     loss = [(run.to_revision, run.metrics.get("loss")) for run in runs]
-    return [c for c in (line_chart("Mean reward", reward), line_chart("Loss", loss)) if c]
+    return [c for c in (line_chart("Mean rating you gave", reward), line_chart("Loss", loss)) if c]

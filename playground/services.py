@@ -8,20 +8,33 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from inference import revisions
 from inference import services as model_services
 from inference.validation import TrainSerializer
 from inference.catalog import BaseModel
-from inference.models import TrainingRun, TunedModel
-from inference.selectors import own_model_find
+from inference.models import Revision, TrainingRun, TunedModel
+from inference.selectors import own_model_find, revision_get
 from inference.training import model_train
 from playground.models import Conversation, Message
 from playground.selectors import history_before
+from tigercity.errors import Conflict
 
 TITLE_LENGTH = 60
 
 
+def conversation_title(first_message: str) -> str:
+    """The first message on one line, cut at a word boundary with an ellipsis when it is too long."""
+    text = " ".join(first_message.split())
+    if len(text) <= TITLE_LENGTH:
+        return text or "New conversation"
+    cut = text[:TITLE_LENGTH - 1]
+    if " " in cut[TITLE_LENGTH // 2:]:  # a word boundary late enough to keep most of the text
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
 def conversation_start(*, owner, model: str, system_prompt: str, first_message: str) -> Conversation:
-    title = " ".join(first_message.split())[:TITLE_LENGTH] or "New conversation"
+    title = conversation_title(first_message)
     return Conversation.objects.create(owner=owner, title=title, model=model, system_prompt=system_prompt)
 
 
@@ -104,3 +117,39 @@ async def rating_train(*, owner, model: str, messages: list[dict], responses: li
     """Train on several rated candidates of one prompt (the Train page); returns (model, run)."""
     data = await sync_to_async(training_data)(model=model, messages=messages, responses=responses, **overrides)
     return await model_train(owner=owner, data=data)
+
+
+def revision_restore(*, model: TunedModel, number: int) -> Revision:
+    """A new revision of `model` whose weights equal revision `number` (404 when it is not kept)."""
+    revision_get(model=model, number=number)
+    revision = revisions.revision_restore(model=model, number=number)
+    model.refresh_from_db()
+    return revision
+
+
+def training_undo(*, model: TunedModel, revision: int) -> Revision | None:
+    """Undo the training that produced `revision`: restore the revision it started from.
+
+    Only while `revision` is still the model's current one (nothing newer happened); otherwise a 409 that
+    says what happened since. None when that training changed nothing (there is nothing to restore).
+    """
+    run = TrainingRun.objects.filter(model=model, to_revision=revision, changed=True).first()
+    if run is None:
+        return None
+    if model.revision != revision:
+        raise Conflict(f"{model.name} has moved on to revision {model.revision} since, so this training can no "
+                       f"longer be undone. Restore an earlier revision from its page instead.", code="revision_moved")
+    return revision_restore(model=model, number=run.from_revision)
+
+
+def rating_undo(*, message: Message) -> Revision | None:
+    """Take back a chat rating: the model it trained goes back to where it was, the answer can be rated again."""
+    model = own_model_find(owner=message.conversation.owner, ref=message.trained_model)
+    restored = None
+    if model is not None and message.trained_revision is not None:
+        restored = training_undo(model=model, revision=message.trained_revision)
+    message.reward = None
+    message.trained_model = ""
+    message.trained_revision = None
+    message.save(update_fields=["reward", "trained_model", "trained_revision"])
+    return restored

@@ -8,7 +8,6 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from rest_framework import serializers
 
@@ -19,11 +18,11 @@ from inference.catalog import BaseModel
 from inference.engine.types import TARGET_MODULES
 from inference.model_interface import ModelInterface
 from inference.validation import ModelCreateSerializer, ModelUpdateSerializer, validated
-from playground import selectors
+from playground import selectors, services
 from playground.charts import training_charts
 from playground.forms import api_body
 from playground.services import model_copy
-from playground.views.common import field_errors, inline, render_error
+from playground.views.common import field_errors, inline, post_login_required, render_error
 from tigercity.errors import ApiError
 
 CREATE_FIELDS = {"text": ("name", "description", "parent_model", "target_modules"), "ints": ("rank",),
@@ -115,6 +114,8 @@ def model_detail(request, ref: str):
         values = {field: getattr(model, field) for field in model_services.EDITABLE}
     context = {"model": model, "is_base": is_base, "values": values, "errors": errors, "saved": saved}
     if request.htmx and request.method == "POST":
+        runs = selectors.trained_runs(model=model) if saved else []
+        context["last_trained"] = runs[-1].created_at if runs else None  # the About card is swapped in too
         response = TemplateResponse(request, "playground/_model_edit.html", context, status=status)
         return inline(response) if errors else response
     if not is_base:
@@ -129,8 +130,22 @@ def model_detail(request, ref: str):
     return TemplateResponse(request, "playground/model_detail.html", context, status=status)
 
 
-@login_required
-@require_POST
+@post_login_required
+def revision_restore(request, ref: str, number: int):
+    """Restore a kept revision: a new revision equal to it (earlier revisions stay as they are)."""
+    model = _model_or_404(request.user, ref)
+    if model.read_only:
+        raise Http404("No such model.")
+    try:
+        revision = services.revision_restore(model=model, number=number)
+    except ApiError as exc:
+        return render_error(request, exc)
+    messages.success(request, f"Restored revision {number}: {model.name} is now at revision {revision.number}, "
+                              f"whose weights equal revision {number}.")
+    return redirect("model", ref=model.slug)
+
+
+@post_login_required
 def model_delete(request, ref: str):
     model = _model_or_404(request.user, ref)
     try:
@@ -146,8 +161,7 @@ def model_delete(request, ref: str):
 NEXT_PAGES = {"chat": "chat", "train": "train", "models": "models"}
 
 
-@login_required
-@require_POST
+@post_login_required
 def model_copy_view(request):
     """One click: an own copy of a (base) model, then back to the page that asked, with the copy selected."""
     parent = _model_or_404(request.user, request.POST.get("parent", ""))

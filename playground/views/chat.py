@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from inference import selectors as model_selectors
@@ -19,7 +18,7 @@ from inference.validation import MessageSerializer
 from inference.catalog import base_model
 from playground import selectors, services
 from playground.models import Message
-from playground.views.common import error_text, inline, model_event, render_error
+from playground.views.common import error_text, inline, model_event, post_login_required, render_error
 from tigercity.errors import ApiError, InvalidRequest
 
 FINISH_REASONS = ("stop", "length", "cancelled")
@@ -31,10 +30,12 @@ def _picker(user, wanted: str = "") -> dict:
     keys = [m.api_id for m in models]
     wanted = wanted.strip().lower()
     selected = next((k for k, m in zip(keys, models) if wanted and (k == wanted or m.name.lower() == wanted)), None)
+    missing = ""
     if selected is None:
+        missing = wanted
         selected = next(m.api_id for m in models if m.default_model)
     items = [{"key": k, "model": m, "is_base": m.read_only} for k, m in zip(keys, models)]
-    return {"models": items, "selected": selected,
+    return {"models": items, "selected": selected, "missing_model": missing,
             "selected_is_base": next(i["is_base"] for i in items if i["key"] == selected)}
 
 
@@ -59,8 +60,7 @@ def _message_text(raw: str) -> str:
     return serializer.validated_data["content"]
 
 
-@login_required
-@require_POST
+@post_login_required
 def chat_send(request):
     """Save the user's turn (starting a conversation on the first one); answers with the rendered turn."""
     try:
@@ -88,8 +88,7 @@ def chat_send(request):
     return response
 
 
-@login_required
-@require_POST
+@post_login_required
 def chat_answer(request, pk: int):
     """Save a streamed answer once it is complete (or stopped); answers with it and its rating buttons."""
     conversation = selectors.conversation_get(owner=request.user, pk=pk)
@@ -107,16 +106,14 @@ def chat_answer(request, pk: int):
     return TemplateResponse(request, "playground/_turn.html", {"turn": turn})
 
 
-@login_required
-@require_POST
+@post_login_required
 def conversation_delete(request, pk: int):
     conversation = selectors.conversation_get(owner=request.user, pk=pk)
     services.conversation_delete(conversation=conversation)
     return redirect("chat")
 
 
-@login_required
-@require_POST
+@post_login_required
 async def answer_rate(request, pk: int):
     """Thumbs up/down: train the answering model on this answer now (reward +1 / -1), show the new revision.
 
@@ -148,3 +145,34 @@ async def answer_rate(request, pk: int):
     response["HX-Trigger"] = json.dumps({event: model_event(rated.model)})
     return response
 
+
+
+@post_login_required
+def answer_undo(request, pk: int):
+    """Take back a rating: the model goes back to the revision before it (as a new revision), the buttons return.
+
+    Refused (409, shown next to the rating) once the model has moved on: undo never discards newer training.
+    """
+    message = selectors.message_get(owner=request.user, pk=pk)
+    model_ref = message.trained_model
+    context = {"turn": message}
+    try:
+        restored = services.rating_undo(message=message)
+    except ApiError as exc:
+        _, context["error"] = error_text(exc)
+        return inline(TemplateResponse(request, "playground/_rating.html", context, status=exc.status))
+    context["undone"] = {"model": model_ref, "restored": restored}
+    response = TemplateResponse(request, "playground/_rating.html", context)
+    if restored is not None:
+        model = model_selectors.model_get(owner=request.user, ref=model_ref)
+        response["HX-Trigger"] = json.dumps({"tiger:model-trained": model_event(model)})
+    return response
+
+
+@login_required
+def chat_turns(request, pk: int):
+    """The turns after `after` (a message id): how another tab's new turns reach this one."""
+    conversation = selectors.conversation_get(owner=request.user, pk=pk)
+    raw = request.GET.get("after", "")
+    turns = conversation.messages.filter(pk__gt=int(raw)) if raw.isdigit() else conversation.messages.all()
+    return TemplateResponse(request, "playground/_turns.html", {"turns": turns})

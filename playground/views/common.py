@@ -1,7 +1,14 @@
 """What every Playground view shares: readable error messages and htmx-aware rendering."""
+import functools
 import logging
+from urllib.parse import urlparse
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from tigercity.error_responses import describe
@@ -11,6 +18,10 @@ log = logging.getLogger(__name__)
 # htmx does not swap 4xx/5xx answers by default; an inline error partial carries this header so the
 # page's script (static/playground/app.js) swaps it into place like a success.
 INLINE_ERROR_HEADER = "X-Inline-Error"
+# A POST from a page whose session has ended: the page keeps what the user wrote and offers to sign in
+# again, returning to itself (never to the POST's own address, which cannot be opened after sign-in).
+SESSION_ENDED_HEADER = "X-Session-Ended"
+SESSION_ENDED = "Your session has ended. Sign in again to continue: what you wrote is kept."
 
 
 def error_text(exc: BaseException) -> tuple[int, str]:
@@ -49,3 +60,30 @@ def render_error(request, exc: BaseException, *, template: str = "playground/_al
 def model_event(model) -> dict:
     """The HX-Trigger detail of a model just created or trained: what the page's model pickers show."""
     return {"key": model.slug, "name": model.name, "revision": model.revision}
+
+
+def _session_ended(request):
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(f'<p data-error-message>{SESSION_ENDED}</p>', status=401)
+        response[SESSION_ENDED_HEADER] = "1"
+        return response
+    referer = request.headers.get("Referer", "")
+    back = urlparse(referer).path if url_has_allowed_host_and_scheme(referer, {request.get_host()}) else "/"
+    return redirect_to_login(back or "/")
+
+
+def post_login_required(view):
+    """require_POST + a signed-in session. Without one: 401 for the page's scripts, or sign-in and back."""
+    if iscoroutinefunction(view):
+        async def wrapper(request, *args, **kwargs):
+            user = await request.auser()
+            if not user.is_authenticated:
+                return _session_ended(request)
+            return await view(request, *args, **kwargs)
+        markcoroutinefunction(wrapper)
+    else:
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return _session_ended(request)
+            return view(request, *args, **kwargs)
+    return require_POST(functools.wraps(view)(wrapper))

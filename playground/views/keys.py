@@ -3,11 +3,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
 from apikeys.selectors import api_key_list
 from apikeys.services import api_key_create, api_key_revoke
-from playground.views.common import error_text, inline, render_error
+from playground.views.common import error_text, inline, post_login_required, render_error
 from tigercity.errors import ApiError
 
 
@@ -17,8 +16,7 @@ def keys(request):
 
 
 @never_cache  # the answer holds the whole key: no cache may keep it
-@login_required
-@require_POST
+@post_login_required
 def key_create(request):
     """The new key, whole, exactly once. Only its prefix and hash are stored; nothing can show it again."""
     name = request.POST.get("name", "")
@@ -34,8 +32,7 @@ def key_create(request):
     return TemplateResponse(request, template, context)
 
 
-@login_required
-@require_POST
+@post_login_required
 def key_revoke(request, pk: int):
     try:
         api_key_revoke(owner=request.user, key_id=pk)

@@ -5,15 +5,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_POST
 
 from inference import selectors as model_selectors
 from inference.models import TunedModel
 from playground import selectors, services
 from playground.charts import training_charts
-from playground.views.common import error_text, inline, model_event
+from playground.views.common import error_text, inline, model_event, post_login_required
+from tigercity.errors import ApiError, Conflict, InvalidRequest
 
-SAMPLE_SIZES = (2, 3, 4, 6, 8)
+SAMPLE_SIZES = (1, 2, 3, 4, 6, 8)  # 1: a single answer, rated like a thumbs in chat
 DEFAULT_SAMPLES = 4
 MAX_CANDIDATES = 16  # the API's n limit
 
@@ -41,7 +41,7 @@ def train(request):
                          or m.name.lower() == wanted.lower()), None)
     elif own:
         selected = own[-1]
-    context = {"own": own, "bases": bases, "selected": selected,
+    context = {"own": own, "bases": bases, "selected": selected, "missing_model": wanted if wanted and not selected else "",
                "selected_is_base": selected is not None and selected.read_only, "sample_sizes": SAMPLE_SIZES,
                "default_samples": DEFAULT_SAMPLES, "max_tokens_limit": settings.TIGER["MAX_TOKENS"]}
     if selected is not None and not selected.read_only:
@@ -64,8 +64,15 @@ def _responses(post) -> list[dict]:
     return responses
 
 
-@login_required
-@require_POST
+def _unchanged_reason(responses: list[dict], reason: str) -> str:
+    """Why a training changed nothing, in the Train page's words (the engine's reason otherwise)."""
+    rewards = {r["reward"] for r in responses}
+    if len(responses) > 1 and len(rewards) == 1:
+        return "All ratings are equal: nothing to learn. Rate some candidates better than others."
+    return reason[:1].upper() + reason[1:] + "." if reason else "The weights did not change."
+
+
+@post_login_required
 async def train_run(request, ref: str):
     """Train the model on the rated candidates; answers with the metrics, the new revision and the chart."""
     user = await request.auser()
@@ -92,7 +99,31 @@ async def train_run(request, ref: str):
         status, context["error"] = error_text(exc)
         return inline(TemplateResponse(request, "playground/_train_result.html", context, status=status))
     context.update(model=model, run=run, metrics=run.metrics, rated=len(responses),
+                   unchanged=None if run.changed else _unchanged_reason(responses, run.reason),
                    **await sync_to_async(_history)(model))
+    response = TemplateResponse(request, "playground/_train_result.html", context)
+    response["HX-Trigger"] = json.dumps({"tiger:model-trained": model_event(model)})
+    return response
+
+
+@post_login_required
+def train_undo(request, ref: str):
+    """Undo the training that produced `revision` while it is still the model's current one."""
+    context = {"ref": ref}
+    raw = request.POST.get("revision", "")
+    try:
+        model = model_selectors.model_get(owner=request.user, ref=ref)
+        if model.read_only:
+            raise Conflict("Only your own models have trainings to undo.")
+        if not raw.isdigit():
+            raise InvalidRequest("revision must be the revision the training produced.", param="revision")
+        restored = services.training_undo(model=model, revision=int(raw))
+        if restored is None:
+            raise Conflict(f"Revision {raw} was not produced by a training, so there is nothing to undo.")
+    except ApiError as exc:
+        status, context["error"] = error_text(exc)
+        return inline(TemplateResponse(request, "playground/_train_result.html", context, status=status))
+    context.update(model=model, undone=restored, **_history(model))
     response = TemplateResponse(request, "playground/_train_result.html", context)
     response["HX-Trigger"] = json.dumps({"tiger:model-trained": model_event(model)})
     return response

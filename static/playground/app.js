@@ -40,7 +40,23 @@
     return new URL(url, location.href).pathname.replace(/\/$/, "") === "/login";
   }
 
-  /* POST a form body with the CSRF token; resolves {ok, status, text, headers}. */
+  /* ---- An ended session: say so, keep the page as it is, offer to sign in and come back here ---- */
+  function sessionEnded() {
+    const box = document.getElementById("session-ended");
+    if (!box) return;
+    const next = encodeURIComponent(location.pathname + location.search);
+    box.querySelectorAll("a[data-login]").forEach(function (a) { a.href = a.getAttribute("data-login") + "?next=" + next; });
+    box.hidden = false;
+    document.dispatchEvent(new CustomEvent("tiger:session-ended"));
+    const link = box.querySelector("a[data-login]");
+    if (link) link.focus();
+  }
+  window.tigerSessionEnded = sessionEnded;
+  function isSessionEnd(status, headers) {
+    return status === 401 && headers && headers.get && headers.get("X-Session-Ended") === "1";
+  }
+
+  /* POST a form body with the CSRF token; resolves {ok, status, text, headers, sessionEnded}. */
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     if (match) return decodeURIComponent(match[1]);
@@ -54,10 +70,10 @@
       headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
     }).then(function (response) {
       return response.text().then(function (text) {
-        if (response.redirected && isLogin(response.url)) {
-          window.location.href = response.url;
-        }
-        return { ok: response.ok, status: response.status, text: text, headers: response.headers };
+        const ended = isSessionEnd(response.status, response.headers) || (response.redirected && isLogin(response.url));
+        if (ended) sessionEnded();
+        return { ok: response.ok && !ended, status: ended ? 401 : response.status, text: text,
+                 headers: response.headers, sessionEnded: ended };
       });
     }, function () {
       return { ok: false, status: 0, text: "", headers: new Headers() };
@@ -67,9 +83,11 @@
   /* ---- htmx: swap inline error partials, redirect to sign-in, toast everything else ---- */
   document.addEventListener("htmx:beforeSwap", function (event) {
     const xhr = event.detail.xhr;
-    if (xhr.responseURL && isLogin(xhr.responseURL)) {  /* the session ended: sign in again */
-      event.detail.shouldSwap = false;
-      window.location.href = xhr.responseURL;
+    const headers = { get: function (name) { return xhr.getResponseHeader(name); } };
+    if (isSessionEnd(xhr.status, headers) || (xhr.responseURL && isLogin(xhr.responseURL))) {
+      event.detail.shouldSwap = false;  /* the session ended: keep the page, offer to sign in */
+      event.detail.isError = false;
+      sessionEnded();
       return;
     }
     if (xhr.status >= 400 && xhr.getResponseHeader("X-Inline-Error")) {
@@ -79,6 +97,7 @@
   });
   document.addEventListener("htmx:responseError", function (event) {
     const xhr = event.detail.xhr;
+    if (xhr.getResponseHeader("X-Session-Ended")) return;  /* said by the session-ended notice */
     toast(errorMessage(xhr.status, xhr.responseText));
   });
   document.addEventListener("htmx:sendError", function () {
@@ -174,6 +193,12 @@
   });
 
   /* ---- Small conveniences ---- */
+  /* select[data-autosubmit]: choosing opens it, so what the picker shows is always what the page works on. */
+  document.addEventListener("change", function (event) {
+    const select = event.target.closest && event.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.requestSubmit();
+  });
+
   /* <details data-open-wide> starts open on wide screens (the chat's conversation list). */
   const wide = window.matchMedia("(min-width: 900px)");
   function openWide() {

@@ -52,6 +52,25 @@
 
   function announce(text) { status.textContent = text; }
 
+  /* The draft survives an ended session and a reload: kept per user and conversation until it is sent. */
+  function draftKey() {
+    return "tiger:draft:" + root.getAttribute("data-user") + ":" + (conversationInput.value || "new");
+  }
+  function keepDraft() {
+    try {
+      if (input.value) localStorage.setItem(draftKey(), input.value); else localStorage.removeItem(draftKey());
+    } catch (e) { /* storage off: the text stays in the box at least */ }
+  }
+  function restoreDraft() {
+    try {
+      const draft = localStorage.getItem(draftKey());
+      if (draft && !input.value) input.value = draft;
+    } catch (e) { /* storage off */ }
+  }
+  input.addEventListener("input", keepDraft);
+  document.addEventListener("tiger:session-ended", function () { keepDraft(); setBusy(false); });
+  restoreDraft();
+
   function setBusy(busy) {
     sendButton.disabled = busy;
     stopButton.hidden = !busy;
@@ -59,11 +78,23 @@
     if (!busy) input.focus();
   }
 
-  function scrollToEnd() {
-    messages.scrollTop = messages.scrollHeight;
-    const last = messages.lastElementChild;
-    if (last && last.getBoundingClientRect().bottom > window.innerHeight) last.scrollIntoView({ block: "end" });
+  /* The sticky composer covers the bottom of the window: scrolling (and focus) keeps clear of it through
+   * scroll-padding-bottom (app.css reads --composer-height), so the newest answer and its buttons show. */
+  function trackComposer() {
+    document.documentElement.style.setProperty("--composer-height", composer.offsetHeight + "px");
   }
+  if (window.ResizeObserver) new ResizeObserver(trackComposer).observe(composer);
+  trackComposer();
+
+  function scrollToEnd() {
+    const last = messages.lastElementChild;
+    if (!last) return;
+    const bottom = last.getBoundingClientRect().bottom;
+    if (bottom > composer.getBoundingClientRect().top || bottom < 0) last.scrollIntoView({ block: "end" });
+  }
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (messages.contains(event.detail.target) || event.detail.target === messages) scrollToEnd();
+  });
 
   function history() {
     const turns = [];
@@ -117,6 +148,7 @@
     form.append("system_prompt", fields.system.value);
     form.append("content", content);
     tigerPost(root.getAttribute("data-send-url"), form).then(function (result) {
+      if (result.sessionEnded) return;  /* the notice says so; the text stays in the box */
       if (!result.ok) {
         setBusy(false);
         showError(messages, tigerErrorMessage(result.status, result.text));
@@ -129,8 +161,10 @@
       if (id && conversationInput.value !== id) {
         conversationInput.value = id;
         answerUrl = root.getAttribute("data-answer-url-pattern").replace("/0/", "/" + id + "/");
+        root.setAttribute("data-turns-url", root.getAttribute("data-turns-url-pattern").replace("/0/", "/" + id + "/"));
         history_replace(result.headers.get("X-Conversation-Url"));
       }
+      try { localStorage.removeItem(draftKey()); localStorage.removeItem("tiger:draft:" + root.getAttribute("data-user") + ":new"); } catch (e) { /* storage off */ }
       input.value = "";
       generate();
     });
@@ -210,11 +244,35 @@
       } else {
         htmx.swap(stream.bubble, result.text, { swapStyle: "outerHTML" });
       }
+      scrollToEnd();
       setBusy(false);
       announce(reason === "cancelled" ? "Stopped." : "Answer complete.");
     });
   }
 
+  /* Another tab may have added turns: fetch them when this tab comes back into view. */
+  function refreshTurns() {
+    const url = root.getAttribute("data-turns-url");
+    if (!url || running || document.visibilityState !== "visible") return;
+    const ids = Array.from(messages.querySelectorAll("article.turn[id^=turn-]")).map(function (t) {
+      return parseInt(t.id.slice(5), 10);
+    });
+    const after = ids.length ? Math.max.apply(null, ids) : 0;
+    fetch(url + "?after=" + after, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok && !response.redirected ? response.text() : ""; })
+      .then(function (html) {
+        if (!html.trim() || running) return;
+        const empty = messages.querySelector("[data-empty]");
+        if (empty) empty.remove();
+        htmx.swap(messages, html, { swapStyle: "beforeend" });
+        scrollToEnd();
+        announce("New messages from another tab.");
+      }, function () { /* offline: the next focus tries again */ });
+  }
+  window.addEventListener("focus", refreshTurns);
+  document.addEventListener("visibilitychange", refreshTurns);
+
+  document.getElementById("chat-settings").addEventListener("submit", function (event) { event.preventDefault(); });
   composer.addEventListener("submit", function (event) { event.preventDefault(); send(); });
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

@@ -21,7 +21,9 @@
       const form = event.target.form;
       const rank = Number(event.target.value);
       const alpha = form.elements.alpha;
-      if (Number.isFinite(rank) && rank > 0 && (alpha.dataset.touched !== "yes")) alpha.value = String(2 * rank);
+      /* only for a valid rank (1-256, the API's range): an out-of-range rank is the rank's error, not alpha's */
+      const valid = Number.isInteger(rank) && rank >= 1 && rank <= 256;
+      if (valid && alpha.dataset.touched !== "yes") alpha.value = String(2 * rank);
     }
     if (event.target.matches("[data-create-model] [name=alpha]")) event.target.dataset.touched = "yes";
   });

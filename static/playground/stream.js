@@ -36,6 +36,7 @@
         const reason = event.code === 4401
           ? "You are signed out. Sign in again to continue."
           : "The connection to the server was lost. Check that it is running, then try again.";
+        if (event.code === 4401 && window.tigerSessionEnded) window.tigerSessionEnded();
         if (!opened) { reject(new Error(reason)); return; }
         self.handlers.forEach(function (h) { if (h.lost) h.lost(reason); });
         self.handlers.clear();

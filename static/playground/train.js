@@ -17,6 +17,7 @@
   const previous = document.getElementById("previous");
   const previousGrid = document.getElementById("previous-candidates");
   const previousHeading = document.getElementById("previous-heading");
+  const identical = document.getElementById("identical-note");
   const $ = function (id) { return document.getElementById(id); };
   let running = null;
   let sampledRevision = null;
@@ -93,10 +94,11 @@
     const n = parseInt($("train-n").value, 10);
     grid.replaceChildren();
     result.replaceChildren();
+    identical.hidden = true;
     const cards = [];
     for (let i = 0; i < n; i++) { cards.push(card(i)); grid.appendChild(cards[i].article); }
     showMode();
-    heading.textContent = "Sampling " + n + " candidates…";
+    heading.textContent = n === 1 ? "Sampling 1 candidate…" : "Sampling " + n + " candidates…";
     const messages = [];
     if ($("train-system").value.trim()) messages.push({ role: "system", content: $("train-system").value });
     messages.push({ role: "user", content: prompt });
@@ -132,7 +134,9 @@
         c.content.value = c.body.textContent;
       },
       done: function () {
-        end(n + " candidates from revision " + sampledRevision + ". Rate them, then train.");
+        end(n === 1 ? "1 candidate from revision " + sampledRevision + ". Rate it, then train."
+          : n + " candidates from revision " + sampledRevision + ". Rate them, then train.");
+        flagIdentical(cards);
       },
       cancelled: function () { end("Stopped. You can still rate what was written, or sample again."); },
       error: function (event) {
@@ -147,6 +151,15 @@
       },
       lost: function (reason) { end(reason); },
     });
+  }
+
+  /* Identical candidates give nothing to compare: say so, with what to change. */
+  function flagIdentical(cards) {
+    const texts = cards.map(function (c) { return c.body.textContent; });
+    const same = texts.length > 1 && texts.every(function (t) { return t === texts[0]; });
+    identical.hidden = !same;
+    identical.textContent = same ? "All " + texts.length + " candidates are identical, so rating them teaches " +
+      "nothing. Raise the temperature or top p, or ask something with several good answers." : "";
   }
 
   /* Keep the candidates that were rated before training next to the new ones. */

@@ -11,6 +11,7 @@ from django.test import Client
 from apikeys.models import ApiKey
 from inference.models import TunedModel
 from playground.models import Conversation, Message
+from inference.engine.types import TrainingResult
 from tests.fakes import FakeRuntime
 
 pytestmark = pytest.mark.django_db
@@ -32,9 +33,17 @@ def bob_web(bob):
     return client
 
 
+class RevisionWritingRuntime(FakeRuntime):
+    """Also writes the new revision's directory, as the engine does, so revisions can be restored."""
+
+    async def train(self, request):
+        await self.create_adapter(base=request.base, spec=type("Spec", (), {"rank": 1}), dest_path=request.dest_path)
+        return await super().train(request)
+
+
 @pytest.fixture
 def runtime(monkeypatch):
-    fake = FakeRuntime()
+    fake = RevisionWritingRuntime()
     monkeypatch.setattr("inference.training.get_runtime", lambda: fake)
     return fake
 
@@ -314,7 +323,7 @@ def test_training_on_rated_candidates_shows_metrics_revision_and_chart(web, alic
     response = web.post("/train/student/run/", body, headers=HTMX)
     assert response.status_code == 200, response.content
     page = response.content.decode()
-    assert "revision 1" in page and "Mean reward" in page
+    assert "revision 1" in page and "Mean rating" in page
     assert 'id="charts" class="charts" hx-swap-oob="true"' in page and "<svg" in page
     (request,) = runtime.trainings
     assert request.groups[0].responses == ("Hi!", "Go away", "Hello")
@@ -358,3 +367,131 @@ def test_playground_posts_need_the_csrf_token_that_htmx_sends_as_a_header(alice)
     accepted = client.post("/keys/new/", {"name": "with token"}, headers={**HTMX, "X-CSRFToken": token})
     assert accepted.status_code == 200
     assert list(ApiKey.objects.values_list("name", flat=True)) == ["with token"]
+
+
+# ---- Round two: undo and restore, honest feedback, small fixes ----
+
+def test_restoring_a_revision_makes_a_new_revision_equal_to_it(web, alice, runtime):
+    own_model(alice)
+    for _ in range(2):
+        web.post("/train/student/run/", {"prompt": "x", "content_0": "a", "thumbs_0": "1"}, headers=HTMX)
+    page = web.get("/models/student/").content.decode()
+    assert "Restore revision 1?" in page and "a new revision is made whose weights equal revision 1" in page.lower()
+    response = web.post("/models/student/revisions/1/restore/", follow=True)
+    assert "Restored revision 1: student is now at revision 3" in response.content.decode()
+    model = TunedModel.objects.get(owner=alice)
+    assert model.revision == 3 and model.revisions.get(number=3).restored_from == 1
+    assert web.post("/models/student/revisions/9/restore/").status_code == 404
+
+
+def test_another_users_revision_cannot_be_restored(web, bob, runtime):
+    own_model(bob, "theirs")
+    assert web.post("/models/theirs/revisions/0/restore/").status_code == 404
+    assert web.post("/models/llama-3.1-8b/revisions/0/restore/").status_code == 404
+
+
+def test_a_rating_can_be_undone_until_the_model_moves_on(web, alice, runtime):
+    own_model(alice)
+    _, answer = conversation_with_answer(alice)
+    web.post(f"/chat/answers/{answer.pk}/rate/", {"reward": "1"}, headers=HTMX)
+    undone = web.post(f"/chat/answers/{answer.pk}/undo/", headers=HTMX)
+    assert undone.status_code == 200
+    page = undone.content.decode()
+    assert "back to the weights of revision 0" in page and "revision 2" in page and "Good answer" in page
+    assert '"revision": 2' in undone["HX-Trigger"]
+    answer.refresh_from_db()
+    assert answer.reward is None and answer.trained_revision is None
+    model = TunedModel.objects.get(owner=alice)
+    assert model.revision == 2 and model.revisions.get(number=2).restored_from == 0
+
+    web.post(f"/chat/answers/{answer.pk}/rate/", {"reward": "-1"}, headers=HTMX)  # rated again: revision 3
+    web.post("/train/student/run/", {"prompt": "x", "content_0": "a", "thumbs_0": "1"}, headers=HTMX)  # 4
+    refused = web.post(f"/chat/answers/{answer.pk}/undo/", headers=HTMX)
+    assert refused.status_code == 409 and b"has moved on to revision 4" in refused.content
+    assert TunedModel.objects.get(owner=alice).revision == 4
+
+
+def test_a_training_can_be_undone_from_the_train_page(web, alice, runtime):
+    own_model(alice)
+    trained = web.post("/train/student/run/", {"prompt": "x", "content_0": "a", "thumbs_0": "1"}, headers=HTMX)
+    assert b"Undo this training" in trained.content
+    undone = web.post("/train/student/undo/", {"revision": "1"}, headers=HTMX)
+    assert undone.status_code == 200 and b"back to the weights of revision 0" in undone.content
+    assert TunedModel.objects.get(owner=alice).revision == 2
+    again = web.post("/train/student/undo/", {"revision": "1"}, headers=HTMX)
+    assert again.status_code == 409 and b"moved on to revision 2" in again.content
+    assert web.post("/train/nope/undo/", {"revision": "1"}, headers=HTMX).status_code == 404
+
+
+def test_equal_ratings_say_why_nothing_changed_in_a_neutral_box(web, alice, runtime, monkeypatch):
+    own_model(alice)
+
+    async def unchanged(request):
+        return TrainingResult(changed=False, reason="all rewards in every group are equal (1): nothing to learn",
+                              loss=None, kl=None, reward_mean=1.0, reward_std=0.0, clip_fraction=None, tokens=0,
+                              steps=0, duration_ms=1)
+    monkeypatch.setattr(runtime, "train", unchanged)
+    body = {"prompt": "x", "content_0": "a", "thumbs_0": "1", "content_1": "b", "thumbs_1": "1"}
+    page = web.post("/train/student/run/", body, headers=HTMX).content.decode()
+    assert "result--neutral" in page and "All ratings are equal: nothing to learn" in page
+    assert "Undo this training" not in page
+    train_page = web.get("/train/?model=student").content.decode()
+    assert '<option value="1"' in train_page  # a single candidate can be sampled and rated
+
+
+def test_the_rating_chart_is_labelled_as_the_users_ratings(web, alice, runtime):
+    own_model(alice)
+    page = web.post("/train/student/run/", {"prompt": "x", "content_0": "a", "thumbs_0": "1"},
+                    headers=HTMX).content.decode()
+    assert "Mean rating you gave by revision" in page and "not whether it got better" in page
+
+
+def test_an_unknown_model_in_the_address_is_said_not_silently_replaced(web):
+    chat = web.get("/chat/?model=nope").content.decode()
+    assert "There is no model “nope”" in chat and "so this chat uses deepseek-r1-8b" in chat
+    assert "There is no model “nope”" in web.get("/train/?model=nope").content.decode()
+    assert "There is no model" not in web.get("/chat/").content.decode()
+
+
+def test_long_titles_end_at_a_word_with_an_ellipsis(web):
+    from playground.services import conversation_title
+
+    title = conversation_title("Please explain in great detail how the low rank adapters of a transformer work")
+    assert title.endswith("…") and len(title) <= 60
+    assert title[:-1] == "Please explain in great detail how the low rank adapters of"[:len(title) - 1]
+    assert not title[:-1].endswith(" ") and "adapters of a" not in title
+    assert conversation_title("Short one") == "Short one"
+
+
+def test_saving_defaults_also_refreshes_the_about_card(web, alice):
+    own_model(alice)
+    page = web.post("/models/student/", {"description": "See https://example.com/" + "a" * 80},
+                    headers=HTMX).content.decode()
+    assert 'id="model-about"' in page and 'hx-swap-oob="true"' in page and "example.com/aaaa" in page
+
+
+def test_the_revoke_dialog_names_the_key_by_prefix_and_date(web, alice, make_key):
+    key = ApiKey.objects.create(owner=alice, name="same", prefix="tc-abcdefgh", hashed_key="x" * 64)
+    page = web.get("/keys/").content.decode()
+    assert f"The key {key.prefix}…, created {key.created_at:%Y-%m-%d %H:%M}" in page
+
+
+def test_new_turns_of_another_tab_are_fetched_after_the_last_one_shown(web, bob_web, alice):
+    conversation, answer = conversation_with_answer(alice)
+    first = conversation.messages.first()
+    page = web.get(f"/chat/{conversation.pk}/turns/?after={first.pk}").content.decode()
+    assert f'id="turn-{answer.pk}"' in page and f'id="turn-{first.pk}"' not in page
+    assert bob_web.get(f"/chat/{conversation.pk}/turns/").status_code == 404
+
+
+def test_an_ended_session_is_a_401_for_scripts_and_sign_in_back_to_the_page_for_forms(client, alice):
+    conversation, answer = conversation_with_answer(alice)
+    for path in ("/chat/send/", f"/chat/answers/{answer.pk}/rate/", "/train/student/run/", "/keys/new/"):
+        response = client.post(path, {"content": "kept"}, headers=HTMX)
+        assert response.status_code == 401 and response["X-Session-Ended"] == "1", path
+        assert b"data-error-message" in response.content
+    form = client.post("/models/student/revisions/1/restore/", headers={"Referer": "http://testserver/models/student/"})
+    assert form.status_code == 302 and form["Location"] == "/login/?next=/models/student/"
+    elsewhere = client.post("/chat/send/", headers={"Referer": "https://evil.example/chat/"})
+    assert elsewhere["Location"] == "/login/?next=/"
+    assert Message.objects.filter(conversation=conversation).count() == 2
