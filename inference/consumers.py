@@ -2,7 +2,8 @@
 
 Client -> server: {"type": "generate", "id": "<client id>", "model": ..., "messages": [...], optional
 temperature/top_p/max_tokens/stop/seed/n}; {"type": "cancel", "id": ...}.
-Server -> client: {"type": "start", "id", "model", "revision"}, {"type": "delta", "id", "index", "text"},
+Server -> client: {"type": "start", "id", "model", "revision"}, {"type": "delta", "id", "index", "text"} (for a
+thinking model, such as DeepSeek-R1, also "reasoning" and "content": see wire_formats.WebsocketFrames),
 {"type": "finished", "id", "index", "finish_reason"}, {"type": "done", "id", "usage"},
 {"type": "cancelled", "id"}, {"type": "error", "id", "error": {the v1 error object's fields}}.
 """
@@ -12,6 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from rest_framework import serializers
 
+from inference.engine.reasoning import parser_for
 from inference.generation import generation_request_build, generation_started
 from inference.validation import GenerateSerializer
 from inference.wire_formats import WebsocketFrames, frames
@@ -77,15 +79,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             revision = engine_request.adapter.revision if engine_request.adapter else 0
             async with generation_started(user=self.scope["user"], request=engine_request) as generation:
                 await self.send_json({"type": "start", "id": request_id, "model": model_id, "revision": revision})
-                task = asyncio.create_task(self._relay(request_id, generation.hand_over()))
+                wire = WebsocketFrames(request_id, parser=parser_for(model.base_name))
+                task = asyncio.create_task(self._relay(generation.hand_over(), wire))
                 self.running[request_id] = (task, generation)
         except (Exception, serializers.ValidationError) as exc:
             await self._send_error(request_id, exc)
             return
 
-    async def _relay(self, request_id: str, generation):
+    async def _relay(self, generation, wire: WebsocketFrames):
+        request_id = wire.id
         try:
-            async for frame in frames(generation, WebsocketFrames(request_id)):
+            async for frame in frames(generation, wire):
                 await self.send_json(frame)
         except asyncio.CancelledError:
             if self.running.get(request_id):  # a "cancel" message, not a closed socket

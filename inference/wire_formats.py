@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from inference.engine.reasoning import ReasoningParser, ReasoningStream
 from inference.engine.types import Done, Failed, Finished, GenerationRequest, TextDelta
 from inference.stream import GenerationStream
 from tigercity.error_responses import error_body
@@ -155,15 +156,30 @@ class OpenAIChunks:
 class WebsocketFrames:
     """The Playground's websocket (inference/consumers.py): JSON frames tagged with the client's id."""
 
-    def __init__(self, request_id: str):
+    def __init__(self, request_id: str, parser: ReasoningParser | None = None):
         self.id = request_id
+        # A thinking model's parser (DeepSeek-R1): its deltas also carry "reasoning" and "content", the
+        # text split by inference.engine.reasoning, so the page can fold the reasoning; "text" stays whole.
+        self.parser = parser
+        self.streams: dict[int, ReasoningStream] = {}
 
     def delta(self, event: TextDelta) -> list:
-        return [{"type": "delta", "id": self.id, "index": event.index, "text": event.text}]
+        frame = {"type": "delta", "id": self.id, "index": event.index, "text": event.text}
+        if self.parser is not None:
+            split = self.streams.setdefault(event.index, self.parser.stream()).feed(event.text)
+            frame.update(reasoning=split.reasoning, content=split.content)
+        return [frame]
 
     def finished(self, event: Finished) -> list:
-        return [{"type": "finished", "id": self.id, "index": event.index,
-                 "finish_reason": FINISH_REASONS[event.finish_reason]}]
+        out = []
+        stream = self.streams.get(event.index)
+        held = stream.flush() if stream else None
+        if held and (held.reasoning or held.content):  # a partial tag held back: plain text after all
+            out.append({"type": "delta", "id": self.id, "index": event.index, "text": "",
+                        "reasoning": held.reasoning, "content": held.content})
+        out.append({"type": "finished", "id": self.id, "index": event.index,
+                    "finish_reason": FINISH_REASONS[event.finish_reason]})
+        return out
 
     def done(self, event: Done) -> list:
         return [{"type": "done", "id": self.id, "usage": usage(event)}]

@@ -9,6 +9,7 @@ class Conversation(models.Model):
     title = models.CharField(max_length=120)
     model = models.CharField(max_length=128)  # the id of the model last chosen for it
     system_prompt = models.TextField(blank=True, default="")
+    settings = models.JSONField(default=dict, blank=True)  # temperature, top_p, max_tokens last used here
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,6 +1,8 @@
 """Reads of conversations: always filtered by owner, so another user's conversation is a 404."""
 from django.http import Http404
 
+from inference.catalog import base_model
+from inference.engine.reasoning import parser_for
 from inference.models import TrainingRun, TunedModel
 from playground.models import Conversation, Message
 
@@ -14,6 +16,14 @@ def conversation_get(*, owner, pk: int) -> Conversation:
     if conversation is None:
         raise Http404("No such conversation.")
     return conversation
+
+
+def turn_get(*, owner, pk: int) -> Message:
+    """A turn (user or assistant) of one of the owner's conversations."""
+    message = Message.objects.select_related("conversation").filter(conversation__owner=owner, pk=pk).first()
+    if message is None:
+        raise Http404("No such message.")
+    return message
 
 
 def message_get(*, owner, pk: int) -> Message:
@@ -44,3 +54,21 @@ def last_trained(*, owner) -> dict[int, object]:
 def trained_runs(*, model: TunedModel) -> list[TrainingRun]:
     """The trainings that produced a revision, oldest first."""
     return list(TrainingRun.objects.filter(model=model, changed=True).order_by("created_at", "id"))
+
+
+def reasoning_parts(message: Message) -> tuple[str, str] | None:
+    """(reasoning, answer) of an assistant turn whose model thinks (DeepSeek-R1); None for other models.
+
+    The shared parser of inference.engine.reasoning decides; the saved text stays whole, as generated.
+    """
+    if message.role != Message.ASSISTANT or not message.model:
+        return None
+    base = base_model(message.model)
+    base_name = base.name if base else (TunedModel.objects.filter(owner_id=message.conversation.owner_id,
+                                                                  slug=message.model)
+                                        .values_list("base_name", flat=True).first())
+    parser = parser_for(base_name) if base_name else None
+    if parser is None:
+        return None
+    reasoning, answer = parser.split(message.content)
+    return (reasoning.strip(), answer.strip()) if reasoning is not None else None  # shown, not saved

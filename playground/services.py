@@ -33,9 +33,11 @@ def conversation_title(first_message: str) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
-def conversation_start(*, owner, model: str, system_prompt: str, first_message: str) -> Conversation:
+def conversation_start(*, owner, model: str, system_prompt: str, first_message: str,
+                       settings: dict | None = None) -> Conversation:
     title = conversation_title(first_message)
-    return Conversation.objects.create(owner=owner, title=title, model=model, system_prompt=system_prompt)
+    return Conversation.objects.create(owner=owner, title=title, model=model, system_prompt=system_prompt,
+                                       settings=settings or {})
 
 
 def message_add(*, conversation: Conversation, role: str, content: str, model: str = "",
@@ -48,12 +50,23 @@ def message_add(*, conversation: Conversation, role: str, content: str, model: s
     return message
 
 
-def conversation_configure(*, conversation: Conversation, model: str, system_prompt: str) -> Conversation:
-    """Remember the model and system prompt last used, so the conversation reopens the same way."""
+def conversation_configure(*, conversation: Conversation, model: str, system_prompt: str,
+                           settings: dict | None = None) -> Conversation:
+    """Remember the model, system prompt and sampling settings last used, so it reopens the same way."""
     conversation.model = model
     conversation.system_prompt = system_prompt
-    conversation.save(update_fields=["model", "system_prompt", "updated_at"])
+    if settings is not None:
+        conversation.settings = settings
+    conversation.save(update_fields=["model", "system_prompt", "settings", "updated_at"])
     return conversation
+
+
+def turns_delete(*, message: Message, and_after: bool = False) -> int:
+    """Delete one turn (or it and every later turn: edit-and-resend). Trained models keep what they learned."""
+    turns = Message.objects.filter(conversation=message.conversation)
+    doomed = turns.filter(pk__gte=message.pk) if and_after else turns.filter(pk=message.pk)
+    count, _ = doomed.delete()
+    return count
 
 
 def conversation_delete(*, conversation: Conversation) -> None:

@@ -26,6 +26,7 @@ urlpatterns = [
     path("chat/<int:pk>/delete/", chat.conversation_delete, name="conversation-delete"),
     path("chat/answers/<int:pk>/rate/", chat.answer_rate, name="answer-rate"),
     path("chat/answers/<int:pk>/undo/", chat.answer_undo, name="answer-undo"),
+    path("chat/turns/<int:pk>/delete/", chat.turn_delete, name="turn-delete"),
     path("train/", train.train, name="train"),
     path("train/<str:ref>/run/", train.train_run, name="train-run"),
     path("train/<str:ref>/undo/", train.train_undo, name="train-undo"),

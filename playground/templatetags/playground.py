@@ -45,3 +45,11 @@ def plain(value) -> str:
         text = f"{value:.12f}".rstrip("0").rstrip(".")
         return text if float(text) == value else repr(value)
     return str(value)
+
+
+@register.filter
+def reasoning(turn):
+    """(reasoning, answer) of an assistant turn from a model that thinks, else None (see playground.selectors)."""
+    from playground.selectors import reasoning_parts
+
+    return reasoning_parts(turn)

@@ -8,17 +8,19 @@ import json
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from rest_framework import serializers
 
 from inference import selectors as model_selectors
-from inference.validation import MessageSerializer
 from inference.catalog import base_model
+from inference.validation import GenerateSerializer, MessageSerializer
 from playground import selectors, services
+from playground.forms import api_body
 from playground.models import Message
-from playground.views.common import error_text, inline, model_event, post_login_required, render_error
+from playground.views.common import error_text, field_errors, inline, model_event, post_login_required, render_error
 from tigercity.errors import ApiError, InvalidRequest
 
 FINISH_REASONS = ("stop", "length", "cancelled")
@@ -43,10 +45,14 @@ def _picker(user, wanted: str = "") -> dict:
 def chat(request, pk: int | None = None):
     conversation = selectors.conversation_get(owner=request.user, pk=pk) if pk else None
     wanted = request.GET.get("model") or (conversation.model if conversation else "")
+    turns = list(conversation.messages.all()) if conversation else []
     context = {
         **_picker(request.user, wanted),
         "conversation": conversation,
-        "turns": conversation.messages.all() if conversation else [],
+        "turns": turns,
+        "saved_settings": conversation.settings if conversation else {},
+        # a question without an answer: the page was left or reloaded while the answer was being written
+        "interrupted": bool(turns) and turns[-1].role == Message.USER,
         "conversations": selectors.conversation_list(owner=request.user),
         "max_tokens_limit": settings.TIGER["MAX_TOKENS"],
     }
@@ -60,6 +66,29 @@ def _message_text(raw: str) -> str:
     return serializer.validated_data["content"]
 
 
+SETTINGS_FIELDS = {"floats": ("temperature", "top_p"), "ints": ("max_tokens",)}
+
+
+def _settings(post, *, model: str, content: str) -> dict:
+    """The sampling settings of the form, checked by the API's own rules (raises its ValidationError)."""
+    values = api_body(post, **SETTINGS_FIELDS)
+    serializer = GenerateSerializer(data={"model": model, "messages": [{"role": "user", "content": content}],
+                                          **values})
+    serializer.is_valid(raise_exception=True)
+    limit = settings.TIGER["MAX_TOKENS"]
+    if values.get("max_tokens", 0) > limit:
+        raise serializers.ValidationError({"max_tokens": [f"Ensure this value is less than or equal to {limit}."]})
+    return values
+
+
+def _settings_errors(exc: serializers.ValidationError) -> JsonResponse | None:
+    """400 {"errors": {field: message}} when the errors are the settings' (shown at the fields), else None."""
+    errors = field_errors(exc)
+    if not errors or not set(errors) <= {"temperature", "top_p", "max_tokens"}:
+        return None
+    return JsonResponse({"errors": errors}, status=400)
+
+
 @post_login_required
 def chat_send(request):
     """Save the user's turn (starting a conversation on the first one); answers with the rendered turn."""
@@ -70,15 +99,19 @@ def chat_send(request):
         model = model_selectors.model_get(owner=request.user, ref=request.POST.get("model", ""))
         system_prompt = request.POST.get("system_prompt", "")
         key = model.api_id
+        sampling = _settings(request.POST, model=key, content=content)  # before anything is saved
         raw_id = request.POST.get("conversation", "")
         if raw_id.isascii() and raw_id.isdigit():
             conversation = selectors.conversation_get(owner=request.user, pk=int(raw_id))
-            services.conversation_configure(conversation=conversation, model=key, system_prompt=system_prompt)
+            services.conversation_configure(conversation=conversation, model=key, system_prompt=system_prompt,
+                                            settings=sampling)
         else:
             conversation = services.conversation_start(owner=request.user, model=key, system_prompt=system_prompt,
-                                                       first_message=content)
+                                                       first_message=content, settings=sampling)
         turn = services.message_add(conversation=conversation, role=Message.USER, content=content)
-    except (ApiError, serializers.ValidationError) as exc:
+    except serializers.ValidationError as exc:
+        return _settings_errors(exc) or render_error(request, exc)
+    except ApiError as exc:
         return render_error(request, exc)
     context = {"turn": turn, "conversation": conversation,
                "conversations": selectors.conversation_list(owner=request.user)}
@@ -176,3 +209,11 @@ def chat_turns(request, pk: int):
     raw = request.GET.get("after", "")
     turns = conversation.messages.filter(pk__gt=int(raw)) if raw.isdigit() else conversation.messages.all()
     return TemplateResponse(request, "playground/_turns.html", {"turns": turns})
+
+
+@post_login_required
+def turn_delete(request, pk: int):
+    """Delete a turn; with from_here=1 also every later one (edit-and-resend). Answers 204."""
+    turn = selectors.turn_get(owner=request.user, pk=pk)
+    services.turns_delete(message=turn, and_after=request.POST.get("from_here") == "1")
+    return HttpResponse(status=204)

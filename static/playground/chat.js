@@ -32,7 +32,42 @@
     baseNote.hidden = !option.hasAttribute("data-base");
   }
   picker.addEventListener("change", applyModelDefaults);
-  applyModelDefaults();
+  /* A conversation reopens with the settings it was last used with; a new one starts from the model's. */
+  if (document.getElementById("chat-settings").hasAttribute("data-saved")) {
+    baseNote.hidden = !(picker.selectedOptions[0] && picker.selectedOptions[0].hasAttribute("data-base"));
+  } else {
+    applyModelDefaults();
+  }
+  const settingsPanel = document.getElementById("chat-settings-panel");
+  const narrow = window.matchMedia("(max-width: 640px)");
+
+  /* A setting the server refused: its message at the field, the panel open, nothing saved. */
+  function clearFieldErrors() {
+    document.querySelectorAll("#chat-settings [aria-invalid]").forEach(function (field) {
+      field.removeAttribute("aria-invalid");
+      const error = document.getElementById(field.id + "-error");
+      if (error) error.remove();
+      field.setAttribute("aria-describedby", field.id + "-help");
+    });
+  }
+  function showFieldErrors(errors) {
+    clearFieldErrors();
+    settingsPanel.open = true;
+    let first = null;
+    Object.keys(errors).forEach(function (name) {
+      const field = fields[name];
+      if (!field) return;
+      const error = document.createElement("p");
+      error.className = "field__error";
+      error.id = field.id + "-error";
+      error.textContent = errors[name];
+      field.insertAdjacentElement("afterend", error);
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", error.id + " " + field.id + "-help");
+      first = first || field;
+    });
+    if (first) first.focus();
+  }
 
   /* A rating that copied a base model: pick the copy so the conversation goes on with it. */
   document.body.addEventListener("tiger:model-created", function (event) {
@@ -102,7 +137,8 @@
     if (system.trim()) turns.push({ role: "system", content: system });
     messages.querySelectorAll("article.turn[id^=turn-]").forEach(function (turn) {
       const body = turn.querySelector("[data-content]");
-      turns.push({ role: turn.getAttribute("data-role"), content: body ? body.textContent : "" });
+      const full = body && body.getAttribute("data-full");  /* a thinking model's text, reasoning included */
+      turns.push({ role: turn.getAttribute("data-role"), content: body ? (full !== null ? full : body.textContent) : "" });
     });
     return turns;
   }
@@ -127,15 +163,17 @@
     who.className = "turn__who";
     who.textContent = picker.value;
     meta.appendChild(who);
+    const thinking = TigerSocket.reasoningBox();
     const body = document.createElement("div");
     body.className = "turn__body";
     body.setAttribute("data-stream", "");
     const cursor = document.createElement("span");
     cursor.className = "cursor";
     cursor.setAttribute("aria-hidden", "true");
-    bubble.append(meta, body, cursor);
+    bubble.append(meta, thinking.box, body, cursor);
     messages.appendChild(bubble);
-    return { bubble: bubble, body: body, who: who, model: picker.value, revision: "", reason: "" };
+    return { bubble: bubble, body: body, thinking: thinking, full: "", who: who, model: picker.value,
+             revision: "", reason: "" };
   }
 
   function send() {
@@ -147,13 +185,25 @@
     form.append("model", picker.value);
     form.append("system_prompt", fields.system.value);
     form.append("content", content);
+    ["temperature", "top_p", "max_tokens"].forEach(function (name) { form.append(name, fields[name].value); });
     tigerPost(root.getAttribute("data-send-url"), form).then(function (result) {
       if (result.sessionEnded) return;  /* the notice says so; the text stays in the box */
+      let errors = null;
+      if (result.status === 400) {
+        try { errors = JSON.parse(result.text).errors; } catch (e) { errors = null; }
+      }
+      if (errors) {
+        setBusy(false);
+        showFieldErrors(errors);
+        return;
+      }
       if (!result.ok) {
         setBusy(false);
         showError(messages, tigerErrorMessage(result.status, result.text));
         return;
       }
+      clearFieldErrors();
+      if (narrow.matches) settingsPanel.open = false;  /* on a phone the thread needs the room */
       const empty = messages.querySelector("[data-empty]");
       if (empty) empty.remove();
       htmx.swap(messages, result.text, { swapStyle: "beforeend" });
@@ -194,7 +244,8 @@
         stream.who.textContent = event.model + " · rev " + event.revision;
       },
       delta: function (event) {
-        stream.body.appendChild(document.createTextNode(event.text));
+        stream.full += event.text;
+        TigerSocket.showDelta(event, stream.body, stream.thinking);
         scrollToEnd();
       },
       finished: function (event) { stream.reason = event.finish_reason; },
@@ -225,7 +276,7 @@
     if (stream.saved) return;
     stream.saved = true;
     finishBubble(stream);
-    const text = stream.body.textContent;
+    const text = stream.full;  /* saved and trained on as generated, reasoning included */
     running = null;
     if (!text) {
       stream.bubble.remove();
@@ -273,6 +324,53 @@
   document.addEventListener("visibilitychange", refreshTurns);
 
   document.getElementById("chat-settings").addEventListener("submit", function (event) { event.preventDefault(); });
+
+  /* Turn tools: regenerate an answer, edit-and-resend a message, delete a turn. */
+  function deleteTurns(id, fromHere) {
+    const form = new FormData();
+    if (fromHere) form.append("from_here", "1");
+    return tigerPost(root.getAttribute("data-delete-url-pattern").replace("/0/", "/" + id + "/"), form)
+      .then(function (result) {
+        if (!result.ok && !result.sessionEnded) tigerToast(tigerErrorMessage(result.status, result.text));
+        return result.ok;
+      });
+  }
+  messages.addEventListener("click", function (event) {
+    if (running) return;
+    const marker = event.target.closest("[data-regenerate]");
+    if (marker) {
+      marker.closest("[data-interrupted]").remove();
+      setBusy(true);
+      generate();
+      return;
+    }
+    const again = event.target.closest("[data-regenerate-turn]");
+    const edit = event.target.closest("[data-edit-turn]");
+    const remove = event.target.closest("[data-delete-turn]");
+    const button = again || edit || remove;
+    if (!button) return;
+    const turn = button.closest("article.turn");
+    const id = button.getAttribute(again ? "data-regenerate-turn" : edit ? "data-edit-turn" : "data-delete-turn");
+    deleteTurns(id, Boolean(edit)).then(function (ok) {
+      if (!ok) return;
+      if (edit) {
+        const body = turn.querySelector("[data-content]");
+        while (turn.nextElementSibling) turn.nextElementSibling.remove();
+        input.value = body ? body.textContent : "";
+        keepDraft();
+        turn.remove();
+        input.focus();
+        announce("The message is back in the message box; later turns were removed.");
+      } else if (again) {
+        turn.remove();
+        setBusy(true);
+        generate();
+      } else {
+        turn.remove();
+        announce("Deleted.");
+      }
+    });
+  });
   composer.addEventListener("submit", function (event) { event.preventDefault(); send(); });
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

@@ -74,6 +74,35 @@
     }
   };
 
+  /* A folded "Reasoning" section for a model that thinks; hidden until reasoning arrives. */
+  TigerSocket.reasoningBox = function () {
+    const box = document.createElement("details");
+    box.className = "reasoning";
+    box.hidden = true;
+    box.setAttribute("data-reasoning-box", "");
+    const summary = document.createElement("summary");
+    summary.textContent = "Reasoning";
+    const body = document.createElement("div");
+    body.className = "reasoning__body";
+    body.setAttribute("data-reasoning", "");
+    box.append(summary, body);
+    return { box: box, body: body };
+  };
+
+  /* Show one delta: split into reasoning and answer when the server split it (a thinking model). */
+  TigerSocket.showDelta = function (event, body, thinking) {
+    if (event.reasoning === undefined) {
+      body.appendChild(document.createTextNode(event.text));
+      return;
+    }
+    if (event.reasoning) {
+      thinking.box.hidden = false;
+      thinking.body.appendChild(document.createTextNode(event.reasoning));
+    }
+    const content = body.textContent ? event.content : event.content.replace(/^\s+/, "");  /* after </think> */
+    if (content) body.appendChild(document.createTextNode(content));
+  };
+
   /* Numbers from optional inputs: undefined when blank, so the model's defaults apply. */
   TigerSocket.number = function (input) {
     if (!input || input.value.trim() === "") return undefined;

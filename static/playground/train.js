@@ -67,6 +67,7 @@
     article.setAttribute("aria-busy", "true");
     article.setAttribute("data-index", String(index));
     article.innerHTML = '<h3 class="candidate__title">Candidate ' + (index + 1) + '</h3>';
+    const thinking = TigerSocket.reasoningBox();
     const body = document.createElement("div");
     body.className = "candidate__body";
     body.setAttribute("data-stream", "");
@@ -74,8 +75,8 @@
     content.name = "content_" + index;
     content.hidden = true;
     content.setAttribute("aria-hidden", "true");
-    article.append(body, content, ratingControls(index));
-    return { article: article, body: body, content: content };
+    article.append(thinking.box, body, content, ratingControls(index));
+    return { article: article, body: body, thinking: thinking, full: "", content: content };
   }
 
   function busy(on) {
@@ -114,7 +115,7 @@
       cards.forEach(function (c) {
         c.article.classList.remove("is-streaming");
         c.article.removeAttribute("aria-busy");
-        c.content.value = c.body.textContent;
+        c.content.value = c.full;
       });
       running = null;
       busy(false);
@@ -124,14 +125,16 @@
       start: function (event) { sampledRevision = event.revision; },
       delta: function (event) {
         const c = cards[event.index];
-        if (c) c.body.appendChild(document.createTextNode(event.text));
+        if (!c) return;
+        c.full += event.text;  /* trained on as generated, reasoning included */
+        TigerSocket.showDelta(event, c.body, c.thinking);
       },
       finished: function (event) {
         const c = cards[event.index];
         if (!c) return;
         c.article.classList.remove("is-streaming");
         c.article.removeAttribute("aria-busy");
-        c.content.value = c.body.textContent;
+        c.content.value = c.full;
       },
       done: function () {
         end(n === 1 ? "1 candidate from revision " + sampledRevision + ". Rate it, then train."
@@ -155,7 +158,7 @@
 
   /* Identical candidates give nothing to compare: say so, with what to change. */
   function flagIdentical(cards) {
-    const texts = cards.map(function (c) { return c.body.textContent; });
+    const texts = cards.map(function (c) { return c.full; });
     const same = texts.length > 1 && texts.every(function (t) { return t === texts[0]; });
     identical.hidden = !same;
     identical.textContent = same ? "All " + texts.length + " candidates are identical, so rating them teaches " +

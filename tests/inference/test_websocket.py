@@ -141,3 +141,18 @@ async def test_a_frame_that_is_not_json_gets_an_error_frame_and_the_socket_stays
     await chat.send_json_to({"type": "cancel", "id": "nothing"})  # still open: answered by nothing, no error
     await chat.send_json_to({"type": "what"})
     assert (await chat.receive_json_from(timeout=30))["error"]["param"] == "type"
+
+
+async def test_a_thinking_models_deltas_carry_its_reasoning_and_answer_apart(chat):
+    from inference.engine.reasoning import parser_for
+
+    await chat.send_json_to({"type": "generate", "id": "r1", "model": "deepseek-r1-8b", "messages": HELLO,
+                             "temperature": 0, "max_tokens": 40})
+    deltas = [m for m in await receive_until(chat, "done") if m["type"] == "delta"]
+    text = "".join(m["text"] for m in deltas)
+    reasoning, content = parser_for("DeepSeek-R1-8b").split(text)
+    assert "".join(m["reasoning"] for m in deltas) == (reasoning or "")
+    assert "".join(m["content"] for m in deltas) == content
+    await chat.send_json_to({"type": "generate", "id": "l1", "model": "llama-3.1-8b", "messages": HELLO,
+                             "temperature": 0, "max_tokens": 5})
+    assert all("reasoning" not in m for m in await receive_until(chat, "done") if m["type"] == "delta")

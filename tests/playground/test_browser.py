@@ -284,6 +284,68 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
     page.get_by_label("Message", exact=True).fill("")
     page.get_by_label("Message", exact=True).dispatch_event("input")
 
+    # Settings are kept per conversation; an invalid one is refused at its field before anything is saved.
+    page.get_by_text("Settings").click()
+    assert page.get_by_label("Max tokens").input_value() == "1000"
+    page.get_by_label("Temperature").fill("5")
+    page.get_by_label("Message", exact=True).fill("Hi")
+    page.get_by_label("Message", exact=True).press("Enter")
+    assert page.locator("#chat-temperature-error").inner_text() == "Ensure this value is less than or equal to 2.0."
+    assert page.get_by_label("Temperature").get_attribute("aria-invalid") == "true"
+    assert page.locator("article.turn[id^=turn-]").count() == total
+    assert page.get_by_label("Message", exact=True).input_value() == "Hi"
+    shoot(page, "12c-setting-error")
+
+    # A reload while an answer is written leaves the question marked, with Regenerate. (The socket is held
+    # silent while the message is sent, so the answer cannot finish before the reload.)
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Max tokens").fill("24")
+    silent = {"on": True}
+    page.route_web_socket(re.compile(r"/ws/chat/"),
+                          lambda ws: None if silent["on"] else ws.connect_to_server())
+    page.get_by_label("Message", exact=True).fill("Name a colour.")
+    page.get_by_label("Message", exact=True).press("Enter")
+    page.locator("article.is-streaming").wait_for()
+    page.wait_for_function("(n) => document.querySelectorAll('article.turn[id^=turn-]').length === n + 1", arg=total)
+    silent["on"] = False
+    page.reload()
+    marker = page.locator("[data-interrupted]")
+    assert "No answer was saved for this message" in marker.inner_text()
+    assert page.get_by_label("Max tokens").input_value() == "24"
+    shoot(page, "12d-interrupted")
+    marker.get_by_role("button", name="Regenerate").click()
+    page.wait_for_function("(n) => document.querySelectorAll('article.turn[id^=turn-]').length === n + 2 "
+                           "&& !document.querySelector('article.is-streaming')", arg=total)
+    first_try = answers.last.locator("[data-content]").inner_text()
+    old_id = answers.last.get_attribute("id")
+    answers.last.get_by_role("button", name="Regenerate").click()  # any last answer can be written again
+    page.locator(f"#{old_id}").wait_for(state="detached")
+    page.wait_for_function("(n) => document.querySelectorAll('article.turn[id^=turn-]').length === n + 2 "
+                           "&& !document.querySelector('article.is-streaming')", arg=total)
+    assert answers.last.locator("[data-content]").inner_text() == first_try  # greedy: the same answer
+    # Edit and resend: the message goes back to the box, it and its answer leave the thread.
+    page.locator("article.turn--user").last.get_by_role("button", name="Edit and resend this message").click()
+    page.wait_for_function("(n) => document.querySelectorAll('article.turn[id^=turn-]').length === n", arg=total)
+    assert page.get_by_label("Message", exact=True).input_value() == "Name a colour."
+    page.get_by_label("Message", exact=True).fill("")
+    page.get_by_label("Message", exact=True).dispatch_event("input")
+
+    # A thinking model's reasoning is folded above its answer, without raw tags.
+    page.goto(f"{url}/chat/?model=deepseek-r1-8b")
+    page.get_by_text("Settings").click()
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Max tokens").fill("160")
+    page.get_by_label("Message", exact=True).fill("What is the capital of France?")
+    page.get_by_label("Message", exact=True).press("Enter")
+    thought = page.locator("article.turn--assistant[id^=turn-]")
+    thought.wait_for()
+    box = thought.locator("details[data-reasoning-box]")
+    assert box.is_visible() and box.get_attribute("open") is None
+    assert "</think>" not in thought.locator("[data-content]").inner_text()
+    box.locator("summary").click()
+    assert thought.locator("[data-reasoning]").inner_text().strip()
+    shoot(page, "12e-reasoning")
+
     # Train by rating: 4 candidates side by side, rated, trained, compared.
     go(page, "Train")
     picker = page.get_by_label("Model", exact=True)

@@ -495,3 +495,52 @@ def test_an_ended_session_is_a_401_for_scripts_and_sign_in_back_to_the_page_for_
     elsewhere = client.post("/chat/send/", headers={"Referer": "https://evil.example/chat/"})
     assert elsewhere["Location"] == "/login/?next=/"
     assert Message.objects.filter(conversation=conversation).count() == 2
+
+
+def test_a_thinking_models_reasoning_is_folded_above_the_answer_and_kept_whole(web, alice):
+    conversation = Conversation.objects.create(owner=alice, title="Think", model="deepseek-r1-8b")
+    Message.objects.create(conversation=conversation, role="user", content="Name a colour.")
+    Message.objects.create(conversation=conversation, role="assistant", model="deepseek-r1-8b", revision=0,
+                           content="A colour, then.\n</think>\n\nBlue.")
+    page = web.get(f"/chat/{conversation.pk}/").content.decode()
+    assert '<summary>Reasoning' in page and "A colour, then." in page
+    assert 'data-full="A colour, then.\n&lt;/think&gt;\n\nBlue."' in page
+    assert ">Blue.</div>" in page and "&lt;/think&gt;\n\nBlue.</div>" not in page
+
+
+def test_an_invalid_setting_is_refused_at_its_field_before_the_message_is_saved(web, alice):
+    body = {"content": "Hello", "model": "llama-3.1-8b", "temperature": "5", "top_p": "0.9", "max_tokens": "64"}
+    refused = web.post("/chat/send/", body, headers=HTMX)
+    assert refused.status_code == 400
+    assert refused.json() == {"errors": {"temperature": "Ensure this value is less than or equal to 2.0."}}
+    too_long = web.post("/chat/send/", {**body, "temperature": "1", "max_tokens": "999999"}, headers=HTMX)
+    assert "max_tokens" in too_long.json()["errors"]
+    assert not Message.objects.exists() and not Conversation.objects.exists()
+
+
+def test_settings_are_kept_per_conversation(web, alice):
+    body = {"content": "Hello", "model": "llama-3.1-8b", "temperature": "0.3", "top_p": "0.5", "max_tokens": "77"}
+    sent = web.post("/chat/send/", body, headers=HTMX)
+    conversation = Conversation.objects.get(pk=sent["X-Conversation-Id"])
+    assert conversation.settings == {"temperature": 0.3, "top_p": 0.5, "max_tokens": 77}
+    page = web.get(f"/chat/{conversation.pk}/").content.decode()
+    assert 'name="max_tokens"' in page and 'value="77"' in page and 'value="0.3"' in page and "data-saved" in page
+
+
+def test_a_question_left_without_answer_is_marked_with_regenerate(web, alice):
+    conversation, answer = conversation_with_answer(alice)
+    assert "data-interrupted" not in web.get(f"/chat/{conversation.pk}/").content.decode()
+    Message.objects.create(conversation=conversation, role="user", content="And then?")
+    page = web.get(f"/chat/{conversation.pk}/").content.decode()
+    assert "No answer was saved for this message" in page and "data-regenerate" in page
+
+
+def test_turns_can_be_deleted_one_or_from_one_on(web, bob_web, alice):
+    conversation, answer = conversation_with_answer(alice)
+    later = Message.objects.create(conversation=conversation, role="user", content="More")
+    assert bob_web.post(f"/chat/turns/{answer.pk}/delete/").status_code == 404
+    assert web.post(f"/chat/turns/{later.pk}/delete/").status_code == 204
+    assert list(conversation.messages.values_list("content", flat=True)) == ["Say hello.", "Hello!"]
+    first = conversation.messages.first()
+    assert web.post(f"/chat/turns/{first.pk}/delete/", {"from_here": "1"}).status_code == 204
+    assert not conversation.messages.exists()
