@@ -149,10 +149,15 @@ def training_undo(*, model: TunedModel, revision: int) -> Revision | None:
     run = TrainingRun.objects.filter(model=model, to_revision=revision, changed=True).first()
     if run is None:
         return None
-    if model.revision != revision:
-        raise Conflict(f"{model.name} has moved on to revision {model.revision} since, so this training can no "
-                       f"longer be undone. Restore an earlier revision from its page instead.", code="revision_moved")
-    return revision_restore(model=model, number=run.from_revision)
+    with transaction.atomic():  # the check and the restore see the same current revision
+        current = TunedModel.objects.select_for_update().get(pk=model.pk)
+        if current.revision != revision:
+            raise Conflict(f"{model.name} has moved on to revision {current.revision} since, so this training can "
+                           "no longer be undone. Restore an earlier revision from its page instead.",
+                           code="revision_moved")
+        restored = revision_restore(model=current, number=run.from_revision)
+    model.refresh_from_db()
+    return restored
 
 
 def rating_undo(*, message: Message) -> Revision | None:

@@ -224,13 +224,31 @@
     if (url && window.history && window.history.replaceState) window.history.replaceState(null, "", url);
   }
 
-  function generate() {
+  /* The conversation as the model sees it, less the `dropped` oldest turns (the system prompt stays). */
+  function fitted(dropped) {
+    const turns = history();
+    const system = turns.length && turns[0].role === "system" ? [turns.shift()] : [];
+    return system.concat(turns.slice(dropped));
+  }
+
+  function noteDropped(before, dropped) {
+    const note = document.createElement("p");
+    note.className = "thread-note small";
+    note.setAttribute("role", "status");
+    note.setAttribute("data-dropped", String(dropped));
+    note.textContent = "The oldest " + dropped + " turns were left out of what the model saw: " +
+      "the conversation is longer than its context.";
+    messages.insertBefore(note, before);
+  }
+
+  function generate(dropped) {
+    dropped = dropped || 0;
     const stream = streamingBubble();
     scrollToEnd();
     announce("Answering…");
     const request = {
       model: picker.value,
-      messages: history(),
+      messages: fitted(dropped),
       temperature: TigerSocket.number(fields.temperature),
       top_p: TigerSocket.number(fields.top_p),
       max_tokens: TigerSocket.number(fields.max_tokens),
@@ -249,9 +267,25 @@
         scrollToEnd();
       },
       finished: function (event) { stream.reason = event.finish_reason; },
-      done: function () { save(stream, stream.reason || "stop"); },
+      done: function () {
+        if (dropped) noteDropped(stream.bubble, dropped);
+        save(stream, stream.reason || "stop");
+      },
       cancelled: function () { save(stream, "cancelled"); },
-      error: function (event) { fail(stream, (event.error && event.error.message) || "The generation failed."); },
+      error: function (event) {
+        const error = event.error || {};
+        const left = request.messages.filter(function (m) { return m.role !== "system"; }).length;
+        if (error.code === "context_length_exceeded" && left > 1) {
+          /* too long for the context: leave out the oldest exchange and ask again */
+          stream.bubble.remove();
+          running = null;
+          generate(dropped + Math.min(2, left - 1));
+          return;
+        }
+        const hint = error.code === "context_length_exceeded"
+          ? " Shorten the message: “Edit and resend” puts it back in the message box." : "";
+        fail(stream, (error.message || "The generation failed.") + hint);
+      },
       lost: function (reason) { fail(stream, reason); },
     });
   }
@@ -328,7 +362,7 @@
   /* Turn tools: regenerate an answer, edit-and-resend a message, delete a turn. */
   function deleteTurns(id, fromHere) {
     const form = new FormData();
-    if (fromHere) form.append("from_here", "1");
+    form.append("from_here", fromHere ? "1" : "0");  /* an empty multipart body is a 400 */
     return tigerPost(root.getAttribute("data-delete-url-pattern").replace("/0/", "/" + id + "/"), form)
       .then(function (result) {
         if (!result.ok && !result.sessionEnded) tigerToast(tigerErrorMessage(result.status, result.text));

@@ -4,6 +4,7 @@ One user's whole journey, with a screenshot of every page at 1280 px and 390 px 
 artifacts/screenshots/ (and a check that nothing overflows sideways at 390 px). Needs /usr/bin/chromium
 and the engine's demo weights; run with `pytest -m browser tests/playground`.
 """
+import json
 import os
 import re
 from pathlib import Path
@@ -185,7 +186,7 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
     page.get_by_label("Message", exact=True).press("Enter")
     page.locator("#stop-button").wait_for(state="visible")
     answer = page.locator("article.turn--assistant[id^=turn-]")
-    page.locator("article.turn--assistant[id^=turn-], .turn--failed .alert").first.wait_for(timeout=60_000)
+    page.locator("article.turn--assistant[id^=turn-], .turn--failed .alert").first.wait_for(timeout=180_000)  # the engine starts on first use
     assert not page.locator(".turn--failed").count(), page.locator(".turn--failed").inner_text()
     final = answer.locator("[data-content]").inner_text()
     assert_streamed(stream_states(page), final)
@@ -234,7 +235,7 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
     for _attempt in range(5):
         before = answers.count()
         page.get_by_label("Message", exact=True).fill("Tell me a very long story about a tiger.")
-        page.get_by_role("button", name="Send").click()
+        page.get_by_role("button", name="Send", exact=True).click()
         page.wait_for_function(
             """(before) => {
                 const s = document.querySelector('article.is-streaming [data-stream]');
@@ -257,7 +258,7 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
             break
     else:
         raise AssertionError("five answers in a row ended before Stop could be pressed")
-    assert page.get_by_role("button", name="Send").is_enabled()
+    assert page.get_by_role("button", name="Send", exact=True).is_enabled()
     total = page.locator("article.turn[id^=turn-]").count()
     other.evaluate("window.dispatchEvent(new Event('focus'))")
     other.wait_for_function("(n) => document.querySelectorAll('article.turn[id^=turn-]').length === n", arg=total)
@@ -345,6 +346,32 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
     box.locator("summary").click()
     assert thought.locator("[data-reasoning]").inner_text().strip()
     shoot(page, "12e-reasoning")
+
+    # A history longer than the context: the oldest turns are left out and the thread says so. The socket is
+    # routed so that the engine's context check is stood in for by refusing any request of more than 3 turns.
+    page.goto(conversation_url)
+
+    def small_context(ws):
+        server = ws.connect_to_server()
+
+        def relay(message):
+            request = json.loads(message)
+            turns = [m for m in request.get("messages", []) if m["role"] != "system"]
+            if request.get("type") == "generate" and len(turns) > 3:
+                ws.send(json.dumps({"type": "error", "id": request["id"], "error": {
+                    "message": "The prompt is 2088 tokens long, but the model's context is 1024 tokens.",
+                    "type": "invalid_request_error", "code": "context_length_exceeded", "param": None}}))
+            else:
+                server.send(message)
+        ws.on_message(relay)
+    page.route_web_socket(re.compile(r"/ws/chat/"), small_context)
+    before = page.locator("article.turn[id^=turn-]").count()
+    page.get_by_label("Message", exact=True).fill("One more question.")
+    page.get_by_label("Message", exact=True).press("Enter")
+    page.wait_for_function("(n) => document.querySelectorAll('article.turn[id^=turn-]').length === n + 2 "
+                           "&& !document.querySelector('article.is-streaming')", arg=before)
+    assert not page.locator(".turn--failed").count()
+    assert "turns were left out of what the model saw" in page.locator("[data-dropped]").inner_text()
 
     # Train by rating: 4 candidates side by side, rated, trained, compared.
     go(page, "Train")
