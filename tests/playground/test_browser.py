@@ -225,7 +225,9 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
     other_turns = other.locator("article.turn[id^=turn-]")
     assert other_turns.count() == 2
 
-    # The conversation goes on with revision 3; Stop cancels an answer half-way and keeps what was written.
+    # The conversation goes on with the untrained base model (the ratings above taught Tiger Cub that a
+    # short answer is good, so its answers end too soon to be stopped); Stop cancels an answer half-way and keeps what was written.
+    page.get_by_label("Model", exact=True).select_option("llama-3.1-8b")
     page.get_by_text("Settings").click()
     page.get_by_label("Max tokens").fill("1000")
     page.get_by_label("Temperature").fill("2")  # sampling near-uniformly: an end-of-text token is unlikely soon
@@ -245,7 +247,7 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
             }""", arg=before, timeout=60000)
         stop = page.get_by_role("button", name="Stop")
         if page.locator("article.is-streaming").count():
-            assert "rev 3" in page.locator("article.is-streaming .turn__who").inner_text()
+            assert "rev 0" in page.locator("article.is-streaming .turn__who").inner_text()
             try:
                 stop.click(timeout=3000)
             except PlaywrightTimeoutError:  # the answer ended and hid the button first
@@ -253,7 +255,7 @@ def test_a_new_user_signs_up_makes_a_key_and_a_model_chats_trains_and_revokes_th
         page.wait_for_function("(n) => document.querySelectorAll('article.turn--assistant[id^=turn-]').length > n "
                                "&& !document.querySelector('article.is-streaming')", arg=before)
         second = answers.last
-        assert "rev 3" in second.locator(".turn__meta").inner_text()
+        assert "rev 0" in second.locator(".turn__meta").inner_text()
         if "stopped" in second.locator(".turn__meta").inner_text():
             break
     else:
