@@ -99,16 +99,22 @@ class BaseModelLoop:
                 self._cv.notify()
 
     def train(self, task: TrainingSession) -> None:
-        """Queue a training; trainings of a base run one after another, interleaved with decoding."""
+        """Queue a training; trainings of a base run one after another, interleaved with decoding.
+        Raises QueueFull when max_queue trainings already wait (the web side caps them per user too)."""
         with self._cv:
             self._check_open()
+            if len(self._trainings) >= self.config.max_queue:
+                raise QueueFull(len(self._trainings), self.config.max_queue)
             self._trainings.append(task)
             self._cv.notify()
 
     def finetune(self, job: FineTuneSession) -> None:
-        """Queue a fine-tuning job; jobs of a base run one at a time in submission order."""
+        """Queue a fine-tuning job; jobs of a base run one at a time in submission order. Raises
+        QueueFull when max_queue jobs already wait."""
         with self._cv:
             self._check_open()
+            if len(self._jobs) >= self.config.max_queue:
+                raise QueueFull(len(self._jobs), self.config.max_queue)
             self._jobs.append(job)
             self._cv.notify()
 

@@ -106,3 +106,13 @@ def test_a_training_cancelled_before_it_starts_does_nothing(engine, adapter_fact
     later = engine.train(training(source, tmp_path / "rev-2"))
     assert later.result(timeout=60).changed
     assert not (tmp_path / "rev-1").exists()
+
+
+def test_the_training_queue_of_a_base_is_bounded(make_engine, tmp_path):
+    from inference.engine.errors import QueueFull
+
+    engine = make_engine(max_queue=0)
+    group = TrainingGroup(messages=({"role": "user", "content": "Hi"},), responses=("a", "b"), rewards=(1.0, 0.0))
+    with pytest.raises(QueueFull):
+        engine.train(TrainingRequest(request_id="t", base=BASE, source=AdapterRef("m", 0, ""), dest_revision=1,
+                                     dest_path=str(tmp_path / "rev-1"), groups=(group,), lora=LoraSpec(rank=2)))

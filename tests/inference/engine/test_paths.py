@@ -54,3 +54,4 @@ def test_the_engine_refuses_paths_outside_its_adapters_directory(make_engine, ad
     stream = Stream()
     engine.submit(request(adapter=AdapterRef("m", 0, str(root / "m" / "rev-0"))), stream)
     assert stream.wait().last.kind == "done"
+
