@@ -6,6 +6,8 @@ Server -> client: {"type": "start", "id", "model", "revision"}, {"type": "delta"
 thinking model, such as DeepSeek-R1, also "reasoning" and "content": see wire_formats.WebsocketFrames),
 {"type": "finished", "id", "index", "finish_reason"}, {"type": "done", "id", "usage"},
 {"type": "cancelled", "id"}, {"type": "error", "id", "error": {the v1 error object's fields}}.
+Pushed without asking: {"type": "finetune.event", "job": {...}, "event": {...}} for every event of the
+user's fine-tuning jobs (shape: inference/job_events.py).
 """
 import asyncio
 
@@ -15,6 +17,7 @@ from rest_framework import serializers
 
 from inference.engine.reasoning import parser_for
 from inference.generation import generation_request_build, generation_started
+from inference.job_events import user_group
 from inference.validation import GenerateSerializer
 from inference.wire_formats import WebsocketFrames, frames
 from tigercity.error_responses import describe
@@ -30,11 +33,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.running: dict[str, tuple[asyncio.Task, object]] = {}
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
         for task, _ in getattr(self, "running", {}).values():
             task.cancel()
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def finetune_event(self, message):
+        """A fine-tuning job's event, published to this user's group (inference/job_events.py)."""
+        await self.send_json({"type": "finetune.event", "job": message["job"], "event": message["event"]})
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         """A frame that is not JSON text gets an error frame (the socket stays open), not a 1011 close."""

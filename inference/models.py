@@ -95,9 +95,11 @@ class Revision(models.Model):
 
 
 class TrainingRun(models.Model):
-    """One /v1/train call and what it did."""
+    """One /v1/train call (kind "reward") or one fine-tuning job ("supervised", "dpo",
+    "supervised+dpo") and what it did."""
 
     model = models.ForeignKey(TunedModel, on_delete=models.CASCADE, related_name="training_runs")
+    kind = models.CharField(max_length=20, default="reward")
     from_revision = models.PositiveIntegerField()
     to_revision = models.PositiveIntegerField(null=True, blank=True)  # None when nothing changed
     changed = models.BooleanField()
@@ -108,3 +110,75 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class DatasetFile(models.Model):
+    """An uploaded JSONL dataset (OpenAI's `file` object), validated whole at upload."""
+
+    id = models.CharField(primary_key=True, max_length=40)  # "file-<hex>"
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dataset_files")
+    filename = models.CharField(max_length=255)
+    purpose = models.CharField(max_length=32, default="fine-tune")
+    kind = models.CharField(max_length=16)  # supervised | preference
+    bytes = models.PositiveBigIntegerField()
+    lines = models.PositiveIntegerField()  # examples (non-blank lines)
+    tokens = models.PositiveBigIntegerField()  # per epoch, with the default base model's tokenizer
+    content = models.TextField()  # the file itself (UTF-8, already validated)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class FineTuneJob(models.Model):
+    """A dataset job (OpenAI's `fine_tuning.job`). Statuses: validating_files -> queued -> running ->
+    succeeded | failed | cancelled."""
+
+    ACTIVE = ("validating_files", "queued", "running")
+    FINAL = ("succeeded", "failed", "cancelled")
+
+    id = models.CharField(primary_key=True, max_length=40)  # "ftjob-<hex>"
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="finetune_jobs")
+    model = models.ForeignKey(TunedModel, on_delete=models.CASCADE, related_name="finetune_jobs")
+    base_name = models.CharField(max_length=64)  # the engine that runs it
+    status = models.CharField(max_length=20, default="validating_files")
+    training_file = models.CharField(max_length=40)
+    validation_file = models.CharField(max_length=40, blank=True, default="")
+    preference_file = models.CharField(max_length=40, blank=True, default="")  # dpo stage after supervised
+    method = models.JSONField(default=dict)  # OpenAI's shape, every "auto" resolved
+    hyperparameters = models.JSONField(default=dict)  # resolved, per stage
+    early_stopping = models.JSONField(null=True, blank=True)
+    validation_share = models.FloatField(default=0.0)  # held out of the training file when no validation file
+    seed = models.BigIntegerField()
+    suffix = models.CharField(max_length=64, blank=True, default="")
+    wandb = models.JSONField(null=True, blank=True)  # project, entity, name (never the key)
+    wandb_api_key = models.CharField(max_length=200, blank=True, default="")  # server-side only, never echoed
+    from_revision = models.PositiveIntegerField(null=True, blank=True)
+    result_revision = models.PositiveIntegerField(null=True, blank=True)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    epoch = models.PositiveIntegerField(default=0)
+    trained_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    metrics = models.JSONField(default=dict)  # the latest value of each metric
+    error = models.JSONField(null=True, blank=True)  # {"code", "message", "param"}
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "base_name", "created_at"])]
+
+
+class FineTuneEvent(models.Model):
+    """One line of a job's event log (OpenAI's `fine_tuning.job.event`)."""
+
+    job = models.ForeignKey(FineTuneJob, on_delete=models.CASCADE, related_name="events")
+    level = models.CharField(max_length=8, default="info")
+    type = models.CharField(max_length=8, default="message")  # message | metrics
+    message = models.TextField()
+    data = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]

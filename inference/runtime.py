@@ -1,7 +1,10 @@
 """The only bridge from Django to the engine: `get_runtime()`.
 
 Every runtime implements runtime_interface.RuntimeInterface: start a generation and read its events
-(a stream.GenerationStream, which also cancels it), train, create an adapter directory, report status.
+(a stream.GenerationStream, which also cancels it), train, create an adapter directory, report status,
+and for dataset jobs: count a dataset's tokens, start a fine-tuning job (`finetune(request, on_event)`
+-> a concurrent Future, progress pushed to `on_event` from any thread) and cancel it. Those are
+synchronous: the job runner calls them from its own thread (inference/finetune_runner.py).
 The embedded runtime drives an engine beside this server; the Ray runtime (inference/serve) sends the
 same requests to the replicas of a Ray Serve application. The web side never touches torch directly.
 """
@@ -13,7 +16,7 @@ import threading
 from django.conf import settings
 
 from inference.engine.interface import EngineInterface
-from inference.engine.types import GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
+from inference.engine.types import FineTuneRequest, GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
 from inference.engine_factory import build_engine
 from inference.runtime_interface import RuntimeInterface
 from inference.stream import GenerationStream
@@ -55,6 +58,21 @@ class EmbeddedRuntime:
         engine = await asyncio.to_thread(self.engine)
         await asyncio.to_thread(engine.create_adapter, base, spec, dest_path)
 
+    def dataset_tokens(self, base: str, examples) -> list[int]:
+        """Tokens of each example with `base`'s tokenizer and chat template (blocking)."""
+        return self.engine().dataset_tokens(base, examples)
+
+    def context_length(self, base: str) -> int:
+        return self.engine().context_length(base)
+
+    def finetune(self, request: FineTuneRequest, on_event):
+        """Queue a job on its base's engine; a concurrent Future of its FineTuneResult (blocking call)."""
+        return self.engine().finetune(request, on_event)
+
+    def cancel_finetune(self, job_id: str) -> bool:
+        engine = self._engine
+        return engine is not None and engine.cancel_finetune(job_id)
+
     def status(self) -> dict:
         engine = self._engine
         if engine is None:
@@ -88,6 +106,18 @@ class DisabledRuntime:
 
     async def create_adapter(self, *, base: str, spec: LoraSpec, dest_path: str) -> None:
         raise self._refusal()
+
+    def dataset_tokens(self, base: str, examples) -> list[int]:
+        raise self._refusal()
+
+    def context_length(self, base: str) -> int:
+        raise self._refusal()
+
+    def finetune(self, request: FineTuneRequest, on_event):
+        raise self._refusal()
+
+    def cancel_finetune(self, job_id: str) -> bool:
+        return False
 
     def status(self) -> dict:
         return {"backend": self.name, "ready": False}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from inference.engine.types import GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
+from concurrent.futures import Future
+
+from inference.engine.types import FineTuneRequest, GenerationRequest, LoraSpec, TrainingRequest, TrainingResult
 from inference.stream import GenerationStream
 
 
@@ -26,6 +28,19 @@ class RuntimeInterface(Protocol):
 
     async def create_adapter(self, *, base: str, spec: LoraSpec, dest_path: str) -> None:
         """Write revision 0 of a user model (LoRA B is zero: it generates what its base generates)."""
+
+    def dataset_tokens(self, base: str, examples) -> list[int]:
+        """Blocking: tokens of each dataset example with `base`'s tokenizer and chat template."""
+
+    def context_length(self, base: str) -> int:
+        """Blocking: the base model's context length in tokens."""
+
+    def finetune(self, request: FineTuneRequest, on_event) -> Future:
+        """Blocking: queue a fine-tuning job on its base's engine; `on_event` gets FineTuneEvents from any
+        thread; the Future resolves to a FineTuneResult (revision written) or raises (nothing written)."""
+
+    def cancel_finetune(self, job_id: str) -> bool:
+        """Stop a queued or running job; False when no engine has it."""
 
     def status(self) -> dict:
         """What /health reports: {"backend": name, "ready": bool, ...}; never raises."""

@@ -45,6 +45,9 @@ class FakeEngine:
     def count_prompt_tokens(self, base: str, messages) -> int:
         return sum(len(m["content"].split()) for m in messages)
 
+    def dataset_tokens(self, base: str, examples) -> list[int]:
+        return [10 for _ in examples]
+
     def start(self, base: str) -> None:
         """Nothing to load."""
 
@@ -176,6 +179,18 @@ class FakeRuntime:
         Path(dest_path).mkdir(parents=True)
         (Path(dest_path) / "adapter_config.json").write_text('{"r": %d}' % spec.rank)
         (Path(dest_path) / "adapter_model.safetensors").write_bytes(b"weights")
+
+    def dataset_tokens(self, base, examples) -> list[int]:
+        return [10 for _ in examples]
+
+    def context_length(self, base) -> int:
+        return 1024
+
+    def finetune(self, request, on_event) -> Future:
+        return FakeEngine().finetune(request, on_event)
+
+    def cancel_finetune(self, job_id) -> bool:
+        return False
 
     def status(self) -> dict:
         return {"backend": self.name, "ready": True}

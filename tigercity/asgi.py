@@ -9,6 +9,8 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
 from inference.revisions import reconcile_adapter_dirs  # noqa: E402
 from tigercity.origin import SameOriginValidator  # noqa: E402
 from tigercity.routing import websocket_urlpatterns  # noqa: E402
@@ -16,6 +18,10 @@ from tigercity.routing import websocket_urlpatterns  # noqa: E402
 # A crash between writing a revision's directory and committing its row leaves a directory nobody
 # names; remove those before serving (docs/architecture.md: Invariants).
 reconcile_adapter_dirs()
+if settings.TIGER["ENGINE"] == "embedded":  # jobs run in this process: a dead one's running jobs fail
+    from inference.finetune_runner import recover  # noqa: E402
+
+    recover()
 
 application = ProtocolTypeRouter(
     {

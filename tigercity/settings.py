@@ -214,4 +214,12 @@ TIGER = {
     "SIGNIN_LOCKOUT_SECONDS": env_int("TIGER_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1),
     "SIGNUPS_PER_ADDRESS": env_int("TIGER_SIGNUPS_PER_ADDRESS", 5, minimum=1),
     "SIGNUP_WINDOW_SECONDS": env_int("TIGER_SIGNUP_WINDOW_SECONDS", 3600, minimum=1),
+    # Datasets and fine-tuning jobs (docs/api.md, "Files" and "Fine-tuning jobs").
+    "MAX_FILE_BYTES": env_int("TIGER_MAX_FILE_BYTES", 20_000_000, minimum=1024),  # one upload (413)
+    "MAX_FILE_LINES": env_int("TIGER_MAX_FILE_LINES", 50_000, minimum=1),  # examples in one file (400)
+    "MAX_STORED_FILE_BYTES": env_int("TIGER_MAX_STORED_FILE_BYTES", 200_000_000, minimum=1024),  # per user (413)
+    "MAX_FILES": env_int("TIGER_MAX_FILES", 100, minimum=1),  # files per user (413)
+    "MAX_ACTIVE_JOBS": env_int("TIGER_MAX_ACTIVE_JOBS", 5, minimum=1),  # a user's queued + running jobs (429)
+    "MAX_RUNNING_JOBS": env_int("TIGER_MAX_RUNNING_JOBS", 1, minimum=1),  # a user's jobs running at once; more wait
+    "VALIDATION_SHARE": float(env_str("TIGER_VALIDATION_SHARE", "0.1")),  # held out without a validation file
 }

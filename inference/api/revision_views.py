@@ -19,7 +19,7 @@ def revision_info(revision, runs_by_revision: dict) -> dict:
         "revision": revision.number,
         "created": revision.created_at.isoformat().replace("+00:00", "Z"),
         "restored_from": revision.restored_from,
-        "training": run.metrics if run else None,
+        "training": {**run.metrics, "kind": run.kind} if run else None,
     }
 
 

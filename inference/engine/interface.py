@@ -28,6 +28,9 @@ class EngineInterface(Protocol):
     def count_prompt_tokens(self, base: str, messages: Sequence[dict]) -> int:
         """Tokens of `messages` once rendered with the base's chat template."""
 
+    def dataset_tokens(self, base: str, examples: Sequence) -> list[int]:
+        """Tokens each dataset example (training.examples) costs per epoch, untruncated."""
+
     def start(self, base: str) -> None:
         """Start loading a base's weights now rather than at its first request."""
 

@@ -74,6 +74,9 @@ class EngineProcess:
     def count_prompt_tokens(self, base: str, messages: Sequence[dict]) -> int:
         return self._call("count_prompt_tokens", base, list(messages))
 
+    def dataset_tokens(self, base: str, examples: Sequence) -> list[int]:
+        return self._call("dataset_tokens", base, list(examples))
+
     def submit(self, req: GenerationRequest, on_event: EventCallback) -> None:
         """As Engine.submit: its errors (context too long, queue full, ...) raise here."""
         child = self._running_child()
@@ -260,7 +263,7 @@ class _Child:
 
 SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "count_prompt_tokens", "forget_adapter",
                       "cancel_finetune"})
-SLOW_OPS = frozenset({"create_adapter"})  # run off the command thread, so cancels are never held up
+SLOW_OPS = frozenset({"create_adapter", "dataset_tokens"})  # run off the command thread, so cancels are never held up
 
 
 def _serve(conn: Connection) -> None:

@@ -55,6 +55,15 @@ class Engine:
         """Tokens of `messages` once rendered with the base's chat template."""
         return len(self._render(base, messages))
 
+    def dataset_tokens(self, base: str, examples: Sequence) -> list[int]:
+        """Tokens each dataset example (training.examples) costs per epoch with this base's
+        tokenizer and chat template, untruncated: a caller compares them with context_length."""
+        from ..training.finetune_data import example_tokens
+
+        info = self._info(base)
+        with self._tokenizer_locks[base]:
+            return [example_tokens(info.tokenizer, e, 1 << 30) for e in examples]
+
     def start(self, base: str) -> None:
         """Start loading a base's weights now rather than at its first request."""
         self._loop(base)
