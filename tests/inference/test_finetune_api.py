@@ -2,6 +2,7 @@
 limits, validation, privacy. Jobs run on the runner's threads, so these tests commit their data."""
 import io
 import json
+import time
 
 import pytest
 from django.test import Client
@@ -31,12 +32,12 @@ def wait_final(job_id: str, timeout: float = 120) -> FineTuneJob:
     from inference import finetune_runner
 
     job = FineTuneJob.objects.get(pk=job_id)
-    for _ in range(20):
+    for _ in range(600):
         if job.status in FineTuneJob.FINAL:
             return job
         running = FineTuneJob.objects.filter(status="running").values_list("id", flat=True).first()
-        if running is not None:
-            finetune_runner.wait_running(running, timeout)
+        if running is None or not finetune_runner.wait_running(running, timeout):
+            time.sleep(0.1)  # between two jobs: the next one is being claimed
         job.refresh_from_db()
     raise AssertionError(f"job {job_id} is still {job.status}")
 
