@@ -5,11 +5,13 @@ A job trains one of the owner's models from dataset files: `supervised`, `dpo`, 
 runner's business (inference/finetune_runner.py); this module only writes rows and wakes it.
 
 "auto" values, resolved at creation and reported back in `method`:
-- n_epochs: 3, more for small files (enough passes to see about 100 examples), at most 10;
-- batch_size: about 3 % of the examples, 1 to 32;
-- learning_rate_multiplier: AUTO_LR_MULTIPLIER; the learning rate is the model's own
-  `learning_rate` (the one /v1/train uses) times the multiplier: LoRA fine-tuning on a dataset takes
-  far larger steps than the reward updates that default is tuned for;
+- n_epochs: enough passes to see about 300 examples, 3 to 10;
+- batch_size: a sixteenth of the examples (rounded up), 1 to 32;
+- learning_rate_multiplier: the learning rate is the model's own `learning_rate` (the one /v1/train
+  uses, 1e-5 by default) times the multiplier. LoRA fine-tuning on a dataset takes far larger steps
+  than the reward updates that default is tuned for: "auto" is 20 (2e-4, the usual LoRA rate) on a
+  real checkpoint and 200 on the built-in demo weights, a 2 M-parameter model that needs larger steps
+  to change visibly within a minute (the sample datasets, measured in bench/README.md);
 - beta (dpo): 0.1, as in the DPO paper and TRL.
 """
 import math
@@ -22,12 +24,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inference import datasets
+from inference.catalog import base_model
 from inference.engine.training.examples import holdout_split
 from inference.models import FineTuneEvent, FineTuneJob
 from inference.training import trainable_model
 from tigercity.errors import ApiError, InvalidRequest, NotFound
 
-AUTO_LR_MULTIPLIER = 100.0
+AUTO_LR_MULTIPLIER = 20.0
+AUTO_LR_MULTIPLIER_DEMO = 200.0
 METHODS = ("supervised", "dpo", "supervised+dpo")
 LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256), "learning_rate_multiplier": (1e-6, 10_000.0), "beta": (1e-4, 10.0)}
 
@@ -38,22 +42,22 @@ class TooManyJobs(ApiError):
     code = "too_many_jobs"
 
 
-def auto_hyperparameters(method: str, n_train: int) -> dict:
+def auto_hyperparameters(method: str, n_train: int, *, demo: bool = False) -> dict:
     values = {
-        "n_epochs": max(3, min(10, math.ceil(100 / max(n_train, 1)))),
-        "batch_size": max(1, min(32, round(n_train * 0.03))),
-        "learning_rate_multiplier": AUTO_LR_MULTIPLIER,
+        "n_epochs": max(3, min(10, math.ceil(300 / max(n_train, 1)))),
+        "batch_size": max(1, min(32, math.ceil(n_train / 16))),
+        "learning_rate_multiplier": AUTO_LR_MULTIPLIER_DEMO if demo else AUTO_LR_MULTIPLIER,
     }
     if method == "dpo":
         values["beta"] = 0.1
     return values
 
 
-def _resolve(method: str, given: dict | None, n_train: int, param: str) -> dict:
+def _resolve(method: str, given: dict | None, n_train: int, param: str, demo: bool) -> dict:
     given = given or {}
     if not isinstance(given, dict):
         raise InvalidRequest(f"{param} must be an object.", param=param, code="invalid_value")
-    auto = auto_hyperparameters(method, n_train)
+    auto = auto_hyperparameters(method, n_train, demo=demo)
     unknown = set(given) - set(auto)
     if unknown:
         raise InvalidRequest(f"{param} has an unknown field {sorted(unknown)[0]!r} (known: {', '.join(auto)}).",
@@ -156,6 +160,7 @@ def job_create(*, owner, data: dict) -> FineTuneJob:
     wandb, wandb_key = _wandb(data.get("integrations"))
 
     base = model.base_name
+    demo = bool(getattr(base_model(base), "is_demo", False))
     share = settings.TIGER["VALIDATION_SHARE"]
     stages, counts = {}, {}
     if kind in ("supervised", "supervised+dpo"):
@@ -167,7 +172,7 @@ def job_create(*, owner, data: dict) -> FineTuneJob:
             held = holdout_split(len(train), share, seed)
             counts["supervised"] = (len(held[0]), len(held[1]))
         stages["supervised"] = _resolve("supervised", _hyper(method, "supervised"), counts["supervised"][0],
-                                        "method.supervised.hyperparameters")
+                                        "method.supervised.hyperparameters", demo)
     if kind in ("dpo", "supervised+dpo"):
         param = "training_file" if kind == "dpo" else "preference_file"
         train = _file(owner, data.get(param), param, "preference", base)
@@ -177,7 +182,7 @@ def job_create(*, owner, data: dict) -> FineTuneJob:
         else:
             held = holdout_split(len(train), share, seed)
             counts["dpo"] = (len(held[0]), len(held[1]))
-        stages["dpo"] = _resolve("dpo", _hyper(method, "dpo"), counts["dpo"][0], "method.dpo.hyperparameters")
+        stages["dpo"] = _resolve("dpo", _hyper(method, "dpo"), counts["dpo"][0], "method.dpo.hyperparameters", demo)
 
     resolved = {"type": kind, **{m: {"hyperparameters": h} for m, h in stages.items()}}
     with transaction.atomic():
