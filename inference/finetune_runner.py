@@ -17,6 +17,7 @@ revisions.reconcile_adapter_dirs). Queued jobs stay queued and start again in or
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 
 from django.conf import settings
@@ -45,7 +46,7 @@ _finished: dict[str, threading.Event] = {}  # running job id -> set when its row
 
 def kick() -> None:
     """Make sure every base with queued jobs has a worker thread (safe to call any time)."""
-    bases = set(FineTuneJob.objects.filter(status="queued").values_list("base_name", flat=True))
+    bases = _retry_locked(lambda: set(FineTuneJob.objects.filter(status="queued").values_list("base_name", flat=True)))
     with _lock:
         for base in bases:
             worker = _workers.get(base)
@@ -68,16 +69,16 @@ def _work(base: str) -> None:
     try:
         while True:
             with _lock:  # deciding to exit and leaving the registry is one step (see kick)
-                job = _next(base)
+                job = _retry_locked(_next, base)
                 if job is None:
                     _workers.pop(base, None)
                     return
-                claimed = FineTuneJob.objects.filter(pk=job.pk, status="queued").update(
-                    status="running", started_at=timezone.now())
+                claimed = _retry_locked(lambda: FineTuneJob.objects.filter(pk=job.pk, status="queued").update(
+                    status="running", started_at=timezone.now()))
                 if claimed:
                     _cancels[job.id], _finished[job.id] = threading.Event(), threading.Event()
             if claimed:
-                job.refresh_from_db()
+                _retry_locked(job.refresh_from_db)
                 try:
                     run(job)
                 finally:
@@ -130,8 +131,8 @@ def run(job: FineTuneJob) -> None:
         else:
             log.exception("fine-tuning job %s failed", job.id)
             reason = f"{type(e).__name__}: {e}"
-        _end(job, "failed", error={"code": getattr(e, "code", "job_failed"), "param": getattr(e, "param", None),
-                                   "message": f"The job failed: {reason} The model was not changed."})
+        _retry_locked(_end, job, "failed", error={"code": getattr(e, "code", "job_failed"), "param": getattr(e, "param", None),
+                                                  "message": f"The job failed: {reason} The model was not changed."})
     finally:
         if trackers is not None:
             trackers.close(job.metrics)
@@ -201,6 +202,20 @@ def _stage(method: str, h: dict, model_lr: float) -> FineTuneStage:
 _DONE = object()
 
 
+def _retry_locked(fn, *args, **kwargs):
+    """Run a write, retrying while SQLite says a table is locked: an in-memory shared-cache database
+    (the tests') reports a concurrent reader that way at once instead of waiting for it."""
+    from django.db import OperationalError
+
+    for attempt in range(100):
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as e:
+            if "locked" not in str(e) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
 def _execute(job: FineTuneJob, request: FineTuneRequest, relpath: str, trackers: Trackers) -> None:
     runtime = get_runtime()
     if not hasattr(runtime, "finetune"):
@@ -214,16 +229,16 @@ def _execute(job: FineTuneJob, request: FineTuneRequest, relpath: str, trackers:
     if _cancels[job.id].is_set():  # asked between the check above and the engine having it
         runtime.cancel_finetune(job.id)
     while (item := events.get()) is not _DONE:
-        _progress(job, item, trackers)
+        _retry_locked(_progress, job, item, trackers)
     while not events.empty():  # events that raced the future's callback
         if (item := events.get()) is not _DONE:
-            _progress(job, item, trackers)
+            _retry_locked(_progress, job, item, trackers)
     try:
         result = future.result()
     except FineTuneCancelled:
-        _end(job, "cancelled", message="Job cancelled; the model was not changed.")
+        _retry_locked(_end, job, "cancelled", message="Job cancelled; the model was not changed.")
         return
-    _commit(job, request, relpath, result)
+    _retry_locked(_commit, job, request, relpath, result)
 
 
 def _progress(job: FineTuneJob, item, trackers: Trackers) -> None:

@@ -1,0 +1,183 @@
+"""Fine-tuning jobs vs TRL, and chat latency during a job.
+
+1. Supervised and DPO jobs of the engine (in-process, the sample datasets, their 10 % held-out split)
+   side by side with TRL's SFTTrainer / DPOTrainer on the same demo weights, LoRA settings (rank 8,
+   alpha 16, dropout 0.1, all seven projections), data, epochs, batch size, learning rate (linear decay,
+   no warm-up, AdamW without weight decay, gradient clipping 1.0) and torch threads: wall time ratio,
+   final validation loss (supervised: mean NLL of the completion tokens) and held-out preference
+   accuracy (DPO; reference = the starting weights for both).
+2. The per-token latency of a streamed chat (greedy, 64 tokens) on an idle engine and while a
+   supervised job runs on the same base, alternating.
+
+Needs the `bench` extra (trl). Run: `.venv/bin/python bench/finetune.py [--quick]`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+
+from _common import DEMO_DIRS, OUT, ROOT, pin_threads
+
+SFT_FILE = ROOT / "inference" / "sample_datasets" / "pirate-supervised.jsonl"
+DPO_FILE = ROOT / "inference" / "sample_datasets" / "terse-preference.jsonl"
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def load_split(path, seed=0):
+    from inference.engine.training.examples import holdout_split, parse_jsonl
+
+    _, examples = parse_jsonl(path.read_bytes(), max_lines=10_000)
+    train, valid = holdout_split(len(examples), 0.1, seed)
+    return [examples[i] for i in train], [examples[i] for i in valid]
+
+
+# -- ours --------------------------------------------------------------------------------------------
+
+def ours(engine, method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
+    from inference.engine.types import AdapterRef, FineTuneRequest, FineTuneStage, LoraSpec
+
+    data = ({"supervised_train": tuple(train), "supervised_validation": tuple(valid)} if method == "supervised"
+            else {"preference_train": tuple(train), "preference_validation": tuple(valid)})
+    req = FineTuneRequest(job_id=f"bench-{method}-{time.time_ns()}", base="b", source=AdapterRef("m", 0, ""),
+                          dest_revision=1, dest_path=f"{tmp}/{method}-{time.time_ns()}",
+                          stages=(FineTuneStage(method, epochs, batch, lr, beta=beta),),
+                          lora=LoraSpec(rank=8, alpha=16.0, dropout=0.1, target_modules="qkvo_ffn"), seed=0, **data)
+    start = time.perf_counter()
+    result = engine.finetune(req, lambda e: None).result()
+    seconds = time.perf_counter() - start
+    m = result.metrics
+    return {"seconds": seconds, "steps": result.steps, "valid_loss": m.get("valid_loss"),
+            "valid_preference_accuracy": m.get("valid_preference_accuracy")}
+
+
+# -- TRL ---------------------------------------------------------------------------------------------
+
+def trl_run(method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = str(DEMO_DIRS["Llama-3.1-8b"])
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, target_modules=TARGETS, task_type="CAUSAL_LM")
+    common = dict(output_dir=f"{tmp}/trl-{method}", num_train_epochs=epochs, per_device_train_batch_size=batch,
+                  per_device_eval_batch_size=16, learning_rate=lr, lr_scheduler_type="linear", warmup_steps=0,
+                  weight_decay=0.0, max_grad_norm=1.0, optim="adamw_torch", seed=0, report_to=[], save_strategy="no",
+                  logging_steps=1000, use_cpu=True, eval_strategy="no", dataloader_num_workers=0)
+    if method == "supervised":
+        from trl import SFTConfig, SFTTrainer
+
+        def rows(examples):
+            return Dataset.from_list([{"prompt": list(e.messages[:-1]), "completion": [e.messages[-1]]} for e in examples])
+
+        trainer = SFTTrainer(model=model, args=SFTConfig(**common, completion_only_loss=True, max_length=1024),
+                             train_dataset=rows(train), eval_dataset=rows(valid), processing_class=tokenizer,
+                             peft_config=lora)
+    else:
+        from trl import DPOConfig, DPOTrainer
+
+        def rows(examples):
+            return Dataset.from_list([{"prompt": list(e.messages), "chosen": [{"role": "assistant", "content": e.preferred}],
+                                       "rejected": [{"role": "assistant", "content": e.non_preferred}]} for e in examples])
+
+        trainer = DPOTrainer(model=model, args=DPOConfig(**common, beta=beta, max_length=1024),
+                             train_dataset=rows(train), eval_dataset=rows(valid), processing_class=tokenizer,
+                             peft_config=lora)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    scores = trainer.evaluate()
+    return {"seconds": seconds, "steps": trainer.state.global_step, "valid_loss": scores.get("eval_loss"),
+            "valid_preference_accuracy": scores.get("eval_rewards/accuracies")}
+
+
+# -- latency during a job ----------------------------------------------------------------------------
+
+def stream_ms_per_token(engine, tokens: int) -> float:
+    from inference.engine.types import GenerationRequest, SamplingParams
+
+    stamps, done = [], threading.Event()
+
+    def on_event(event):
+        if event.kind == "delta":
+            stamps.append(time.perf_counter())
+        elif event.kind in ("done", "failed"):
+            done.set()
+
+    engine.submit(GenerationRequest(request_id=f"lat-{time.time_ns()}", base="b",
+                                    messages=({"role": "user", "content": "Tell me about cats and dogs."},),
+                                    params=SamplingParams(temperature=0, max_tokens=tokens)), on_event)
+    done.wait(120)
+    return (stamps[-1] - stamps[0]) * 1000 / max(len(stamps) - 1, 1)
+
+
+def latency(engine, train, valid, rounds, tmp) -> dict:
+    from inference.engine.types import AdapterRef, FineTuneRequest, FineTuneStage, LoraSpec
+
+    idle, during = [], []
+    for _ in range(rounds):
+        idle.append(stream_ms_per_token(engine, 64))
+        events, started = [], threading.Event()
+        req = FineTuneRequest(job_id=f"lat-job-{time.time_ns()}", base="b", source=AdapterRef("m", 0, ""),
+                              dest_revision=1, dest_path=f"{tmp}/lat-{time.time_ns()}",
+                              stages=(FineTuneStage("supervised", 50, 4, 2e-3),), supervised_train=tuple(train),
+                              supervised_validation=tuple(valid), lora=LoraSpec(rank=8, alpha=16.0, dropout=0.1), seed=0)
+        future = engine.finetune(req, lambda e: (events.append(e), started.set() if e.type == "metrics" else None))
+        started.wait(120)  # the job is past its set-up: training slices from now on
+        during.append(stream_ms_per_token(engine, 64))
+        engine.cancel_finetune(req.job_id)
+        try:
+            future.result(120)
+        except Exception:
+            pass
+    return {"idle_ms_per_token": statistics.median(idle), "during_job_ms_per_token": statistics.median(during),
+            "ratio": statistics.median(during) / statistics.median(idle), "rounds": rounds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    pin_threads(args.threads)
+    import os
+
+    from inference.engine.config import EngineConfig
+    from inference.engine.serving.engine import Engine
+
+    tmp = tempfile.mkdtemp(prefix="bench-ft-")
+    os.environ.setdefault("TIGER_DATA_DIR", tmp)
+    engine = Engine({"b": str(DEMO_DIRS["Llama-3.1-8b"])}, EngineConfig(cpu_threads=args.threads))
+    engine.start("b")
+    epochs = 1 if args.quick else 6
+    plans = [("supervised", SFT_FILE, 2e-3, 0.1), ("dpo", DPO_FILE, 2e-3, 0.1)]
+    results = {"load_average": os.getloadavg(), "epochs": epochs, "batch_size": 4}
+    for method, path, lr, beta in plans:
+        train, valid = load_split(path)
+        first = ours(engine, method, train, valid, epochs, 4, lr, beta, tmp)
+        theirs = trl_run(method, train, valid, epochs, 4, lr, beta, tmp)
+        results[method] = {"ours": first, "trl": theirs, "time_ratio": first["seconds"] / theirs["seconds"]}
+        print(f"{method:10s} ours {first['seconds']:7.1f} s ({first['steps']} steps)  TRL {theirs['seconds']:7.1f} s "
+              f"({theirs['steps']} steps)  ratio {first['seconds'] / theirs['seconds']:.2f}x  "
+              f"valid loss ours {first['valid_loss']:.4f} TRL {theirs['valid_loss']:.4f}"
+              + (f"  preference accuracy ours {first['valid_preference_accuracy']:.3f} "
+                 f"TRL {theirs['valid_preference_accuracy']:.3f}" if method == "dpo" else ""), flush=True)
+    train, valid = load_split(SFT_FILE)
+    results["latency"] = latency(engine, train, valid, 2 if args.quick else 5, tmp)
+    lat = results["latency"]
+    print(f"chat stream: idle {lat['idle_ms_per_token']:.2f} ms/token, during a job {lat['during_job_ms_per_token']:.2f} "
+          f"ms/token: {lat['ratio']:.2f}x (median of {lat['rounds']} alternating rounds)")
+    results["load_average_end"] = os.getloadavg()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "finetune.json").write_text(json.dumps(results, indent=2))
+    engine.shutdown()
+
+
+if __name__ == "__main__":
+    main()
