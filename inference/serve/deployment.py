@@ -174,6 +174,9 @@ class EngineDeployment:
     async def context_length(self, base: str) -> int:
         return await asyncio.to_thread(self.engine.context_length, base)
 
+    async def dataset_tokens(self, base: str, examples: list) -> list[int]:
+        return await asyncio.to_thread(self.engine.dataset_tokens, base, examples)
+
     async def create_adapter(self, base: str, spec: LoraSpec, dest_path: str):
         """Stream Accepted, then None once revision 0 of a user model is written at dest_path."""
         yield self._accepted()

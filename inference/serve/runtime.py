@@ -105,6 +105,9 @@ class RayRuntime:
     def context_length(self, base: str) -> int:
         return self._handle(base).context_length.remote(base).result(timeout_s=self.timeout)
 
+    def dataset_tokens(self, base: str, examples) -> list[int]:
+        return self._handle(base).dataset_tokens.remote(base, list(examples)).result(timeout_s=self.timeout)
+
     def _relay_job(self, request: FineTuneRequest, job: "_Job") -> None:
         from ray.serve.exceptions import RequestCancelledError
 
