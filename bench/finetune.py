@@ -144,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--latency-only", action="store_true", help="only part 2 (no TRL)")
     args = parser.parse_args()
     pin_threads(args.threads)
     import os
@@ -158,7 +159,7 @@ def main() -> None:
     epochs = 1 if args.quick else 6
     plans = [("supervised", SFT_FILE, 2e-3, 0.1), ("dpo", DPO_FILE, 2e-3, 0.1)]
     results = {"load_average": os.getloadavg(), "epochs": epochs, "batch_size": 4}
-    for method, path, lr, beta in plans:
+    for method, path, lr, beta in ([] if args.latency_only else plans):
         train, valid = load_split(path)
         first = ours(engine, method, train, valid, epochs, 4, lr, beta, tmp)
         theirs = trl_run(method, train, valid, epochs, 4, lr, beta, tmp)
