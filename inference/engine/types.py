@@ -55,15 +55,45 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = 1  # candidate responses, each gets its own `index`
+    # None: no log-probabilities; k (0-20): each token's log-probability and the k most likely ones.
+    logprobs: int | None = None
+    presence_penalty: float = 0.0  # subtracted once from a token's logit once it was generated (-2..2)
+    frequency_penalty: float = 0.0  # subtracted per time a token was generated (-2..2)
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit), -100..100
+    grammar: str | None = None  # an llguidance grammar (see structured.py) every row's text must follow
+    grammar_prefix: str = ""  # text forced before the grammar applies (a reasoning model's end-of-thinking tag)
+
+    @property
+    def controlled(self) -> bool:
+        """Whether rows of this request need per-row work in the sampler."""
+        return bool(self.logprobs is not None or self.presence_penalty or self.frequency_penalty
+                    or self.logit_bias or self.grammar)
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
     request_id: str
     base: str  # name of the base model in the engine's catalog
-    messages: tuple[dict, ...]  # ({"role": ..., "content": ...}, ...)
+    messages: tuple[dict, ...]  # ({"role": ..., "content": ...}, ...); assistant tool_calls, tool messages
     params: SamplingParams = field(default_factory=SamplingParams)
     adapter: AdapterRef | None = None  # None: the base model itself
+    tools: tuple[dict, ...] = ()  # OpenAI function tools ({"type": "function", "function": {...}}) for the template
+    prompt: str | None = None  # a raw text prompt, encoded without the chat template (messages then unused)
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    token: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its text, log-probability under the model, and the most likely tokens."""
+
+    token: str
+    logprob: float
+    top: tuple[TopLogprob, ...] = ()
 
 
 # Events a generation emits, in order: any number of TextDelta per index, one Finished per index,
@@ -73,6 +103,7 @@ class TextDelta:
     index: int
     text: str
     kind: Literal["delta"] = "delta"
+    logprobs: tuple[TokenLogprob, ...] = ()  # the tokens behind `text` (when logprobs were asked)
 
 
 @dataclass(frozen=True)

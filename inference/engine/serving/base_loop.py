@@ -27,6 +27,7 @@ from ..config import EngineConfig
 from ..errors import CheckpointError, EngineError, EngineUnavailable, FineTuneCancelled, QueueFull
 from .request import RequestState, SequenceState
 from .runner import ModelRunner
+from .controls import GrammarTokenizer, apply_controls, observe_sampled, row_controls
 from .sampling import make_generator, sample_next
 from .scheduler import Scheduler
 from ..training.finetune_session import FineTuneSession
@@ -65,6 +66,7 @@ class BaseModelLoop:
         self.adapters: AdapterCache | None = None
         self.batch: RunningBatch | None = None
         self.runner: ModelRunner | None = None
+        self._grammar_tokenizer: GrammarTokenizer | None = None  # built at the first constrained request
         self.scheduler = Scheduler(config.max_batch_size, config.prefill_token_budget)
         self.stats = {"decode_steps": 0, "max_rows": 0, "prefills": 0}
         self._thread = threading.Thread(target=self._run, name=f"engine-{base}", daemon=True)
@@ -281,9 +283,12 @@ class BaseModelLoop:
         try:
             params = request.req.params
             seed = params.seed if params.seed is not None else secrets.randbits(62)
+            grammar = self._grammar() if params.grammar else None
             request.sequences = [
                 SequenceState(request, i, self.checkpoint.tokenizer, self.checkpoint.eos_token_ids,
-                         make_generator(seed + i, self.checkpoint.device))
+                              make_generator(seed + i, self.checkpoint.device),
+                              row_controls(params, logits.shape[-1], self.checkpoint.device, grammar,
+                                           self.checkpoint.tokenizer))
                 for i in range(request.n)
             ]
             sampled = self._sample(logits.expand(request.n, -1), request.sequences).tolist()
@@ -317,9 +322,31 @@ class BaseModelLoop:
         self._drop_rows(keep)
 
     def _sample(self, logits: torch.Tensor, rows: list[SequenceState]) -> torch.Tensor:
-        params = [row.request.req.params for row in rows]
-        return sample_next(logits, [p.temperature for p in params], [p.top_p for p in params],
-                           [row.generator for row in rows])
+        temperatures, top_ps, generators, controlled = [], [], [], []
+        for i, row in enumerate(rows):
+            params = row.request.req.params
+            temperatures.append(params.temperature)
+            top_ps.append(params.top_p)
+            generators.append(row.generator)
+            if row.controls is not None:
+                controlled.append(i)
+        if not controlled:  # the common case: no per-row work at all
+            return sample_next(logits, temperatures, top_ps, generators)
+        controls = [rows[i].controls for i in controlled]
+        modify = [k for k, c in enumerate(controls) if c.modifies]
+        raw = logits
+        if modify:
+            logits = apply_controls(logits, [controlled[k] for k in modify], [controls[k] for k in modify])
+        sampled = sample_next(logits, temperatures, top_ps, generators)
+        observe_sampled(raw, sampled, controlled, controls, self.checkpoint.tokenizer,
+                                 self.checkpoint.eos_token_ids)
+        return sampled
+
+    def _grammar(self) -> GrammarTokenizer:
+        if self._grammar_tokenizer is None:
+            self._grammar_tokenizer = GrammarTokenizer(self.checkpoint.tokenizer,
+                                                       self.checkpoint.model.config.vocab_size)
+        return self._grammar_tokenizer
 
     def _accept(self, row: SequenceState, token: int) -> bool:
         """Give a row its token and stream the text; True while the row keeps decoding."""
@@ -328,8 +355,14 @@ class BaseModelLoop:
             return False
         try:
             text = row.accept(token)
-            if text:
-                request.emit(TextDelta(index=row.index, text=text))
+            pending = row.controls.pending if row.controls is not None else None
+            if pending is None:
+                if text:
+                    request.emit(TextDelta(index=row.index, text=text))
+            elif text or (row.finished and pending):
+                # held-back tokens' log-probabilities travel with the text they became
+                request.emit(TextDelta(index=row.index, text=text, logprobs=tuple(pending)))
+                pending.clear()
             if row.finished:
                 request.finish_index(row.index, row.finish_reason, row.num_tokens)
         except Exception as e:

@@ -51,9 +51,9 @@ class Engine:
         """The base model's context length in tokens (prompt + completion)."""
         return self._info(base).context_length
 
-    def count_prompt_tokens(self, base: str, messages: Sequence[dict]) -> int:
-        """Tokens of `messages` once rendered with the base's chat template."""
-        return len(self._render(base, messages))
+    def count_prompt_tokens(self, base: str, messages: Sequence[dict], tools: Sequence[dict] = ()) -> int:
+        """Tokens of `messages` (and `tools`) once rendered with the base's chat template."""
+        return len(self._render(base, messages, tools))
 
     def dataset_tokens(self, base: str, examples: Sequence) -> list[int]:
         """Tokens each dataset example (training.examples) costs per epoch with this base's
@@ -85,7 +85,7 @@ class Engine:
         _check_params(req.params)
         if req.adapter is not None:
             require_within(self.config.adapters_root, req.adapter.path)
-        prompt = self._render(req.base, req.messages)
+        prompt = self._render(req.base, req.messages, req.tools) if req.prompt is None else self._encode(req.base, req.prompt)
         context = self.context_length(req.base)
         if len(prompt) >= context:
             raise ContextLengthExceeded(len(prompt), context)
@@ -199,11 +199,18 @@ class Engine:
                 self._loops[base] = BaseModelLoop(base, info, self.config)
             return self._loops[base]
 
-    def _render(self, base: str, messages: Sequence[dict]) -> list[int]:
+    def _encode(self, base: str, text: str) -> list[int]:
+        """A raw prompt (legacy completions): the tokenizer's own special tokens (BOS), no template."""
+        if not text:
+            raise ValueError("prompt must not be empty")
+        with self._tokenizer_locks[base]:
+            return list(self._info(base).tokenizer.encode(text))
+
+    def _render(self, base: str, messages: Sequence[dict], tools: Sequence[dict] = ()) -> list[int]:
         info = self._info(base)
         # Rust tokenizers refuse concurrent use ("Already borrowed"): one caller at a time.
         with self._tokenizer_locks[base]:
-            return render_prompt(info.tokenizer, messages)
+            return render_prompt(info.tokenizer, messages, tools)
 
 
 def _check_params(params: SamplingParams) -> None:
@@ -216,3 +223,10 @@ def _check_params(params: SamplingParams) -> None:
         raise ValueError(f"temperature must be a finite number >= 0, got {params.temperature}")
     if not (0 < params.top_p <= 1):
         raise ValueError(f"top_p must be in (0, 1], got {params.top_p}")
+    if params.logprobs is not None and not 0 <= params.logprobs <= 20:
+        raise ValueError(f"logprobs must be in [0, 20], got {params.logprobs}")
+    for name in ("presence_penalty", "frequency_penalty"):
+        if not -2 <= getattr(params, name) <= 2:
+            raise ValueError(f"{name} must be in [-2, 2], got {getattr(params, name)}")
+    if any(not -100 <= value <= 100 for _, value in params.logit_bias):
+        raise ValueError("logit_bias values must be in [-100, 100]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from .controls import RowControls
 from .detokenizer import IncrementalDetokenizer, StopStrings
 from ..types import Done, Event, EventCallback, Failed, Finished, GenerationRequest
 
@@ -81,10 +82,12 @@ class RequestState:
 class SequenceState:
     """One row of the running batch: candidate `index` of a request, with its own text stream."""
 
-    def __init__(self, request: RequestState, index: int, tokenizer, eos_token_ids: frozenset[int], generator):
+    def __init__(self, request: RequestState, index: int, tokenizer, eos_token_ids: frozenset[int], generator,
+                 controls: RowControls | None = None):
         self.request = request
         self.index = index
         self.generator = generator
+        self.controls = controls  # penalties, bias, grammar, log-probabilities; None for a free row
         self.num_tokens = 0  # sampled tokens, EOS included
         self.finish_reason: str | None = None
         self._eos = eos_token_ids
