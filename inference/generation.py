@@ -1,18 +1,21 @@
 """Turning a validated generation request into an engine request pinned to the current revision."""
 import uuid
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from django.conf import settings
 
 from inference import adapter_files
 from inference.admission import acquire_slot
+from inference.engine import structured
+from inference.engine.reasoning import parser_for
 from inference.engine.errors import CheckpointError
 from inference.engine.types import AdapterRef, GenerationRequest, SamplingParams
 from inference.model_interface import ModelInterface
 from inference.models import TunedModel
 from inference.runtime import get_runtime
 from inference.selectors import model_get
-from tigercity.errors import Unavailable
+from tigercity.errors import InvalidRequest, Unavailable
 
 
 def adapter_ref(model: TunedModel, number: int | None = None) -> AdapterRef:
@@ -33,15 +36,56 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, M
         stop=tuple(data.get("stop") or ()),
         seed=data.get("seed"),
         n=data.get("n", 1),
+        logprobs=data.get("logprobs"),
+        presence_penalty=data.get("presence_penalty", 0.0),
+        frequency_penalty=data.get("frequency_penalty", 0.0),
+        logit_bias=tuple(tuple(pair) for pair in data.get("logit_bias") or ()),
+        grammar=None,
     )
+    base, ref = model.base_name, (None if model.lora is None else adapter_ref(model))
+    grammar = constraint_grammar(data)
+    if grammar is not None:
+        # a reasoning model closes its (then empty) thinking first, so its parser finds the answer
+        parser = parser_for(base)
+        params = replace(params, grammar=grammar, grammar_prefix=parser.end_tag if parser else "")
     request = GenerationRequest(
-        request_id=f"gen-{uuid.uuid4().hex}",
-        base=model.base_name,
-        messages=tuple({"role": m["role"], "content": m["content"]} for m in data["messages"]),
+        request_id=data.get("request_id") or f"gen-{uuid.uuid4().hex}",
+        base=base,
+        messages=tuple(_message(m) for m in data["messages"]),
         params=params,
-        adapter=None if model.lora is None else adapter_ref(model),
+        adapter=ref,
+        tools=tuple(data.get("tools") or ()),
+        prompt=data.get("prompt"),
     )
     return request, model
+
+
+def _message(m: dict) -> dict:
+    message = {"role": m["role"], "content": m["content"]}
+    for key in ("tool_calls", "tool_call_id"):
+        if m.get(key):
+            message[key] = m[key]
+    return message
+
+
+def constraint_grammar(data: dict) -> str | None:
+    """The grammar the answer must follow: a forced tool call or a JSON response_format (else None).
+    Raises InvalidRequest for a schema the grammar engine refuses."""
+    choice, tools = data.get("tool_choice"), data.get("tools") or []
+    if choice == "required" or isinstance(choice, dict):
+        schema, param = structured.tool_call_schema(tools, choice["name"] if isinstance(choice, dict) else None), "tools"
+    elif data.get("response_format") is not None:
+        schema, param = data["response_format"], "response_format"
+    else:
+        return None
+    try:
+        grammar = structured.json_grammar(schema)
+    except (ValueError, TypeError) as e:
+        raise InvalidRequest(f"{param}: the JSON schema is not usable: {e}", param=param, code="invalid_value")
+    error = structured.grammar_error(grammar)
+    if error:
+        raise InvalidRequest(f"{param}: the JSON schema is not supported: {error}", param=param, code="invalid_value")
+    return grammar
 
 
 @asynccontextmanager

@@ -118,6 +118,13 @@ class GenerateSerializer(StrictSerializer):
     seed = StrictIntegerField(required=False, min_value=0, max_value=2**63 - 1)
     n = StrictIntegerField(required=False, min_value=1, max_value=16)
     stream = StrictBooleanField(required=False, default=False)
+    logprobs = StrictBooleanField(required=False, default=False,
+                                  help_text="Return each generated token's log-probability (OpenAI's shape).")
+    top_logprobs = StrictIntegerField(required=False, min_value=0, max_value=20,
+                                      help_text="With logprobs: also the most likely tokens at each position.")
+    reasoning = StrictBooleanField(required=False, default=False,
+                                   help_text="Reasoning models: return the thinking in reasoning_content, apart "
+                                             "from content (default: the text as generated).")
 
     validate_top_p = GenerationDefaults.validate_top_p
 

@@ -160,6 +160,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["tigercity.openapi.strip_trailing_slashes", "inference.api.schema.add_async_endpoints"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "tigercity.openapi.nullable_refs"],
+    "ENUM_NAME_OVERRIDES": {
+        "AssistantRoleEnum": ["assistant"],
+        "GenerateFinishReasonEnum": ["stop", "length"],
+        "ChatFinishReasonEnum": ["stop", "length", "tool_calls"],
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -4,20 +4,24 @@ from django.http import JsonResponse
 
 from inference import wire_formats
 from inference.api.streaming import EventStream
-from inference.generation import generation_request_build, generation_started
+from inference.engine.reasoning import parser_for
+from inference.generation import generation_request_build, generation_starteded
 from inference.validation import GenerateSerializer, validated
 from tigercity.asyncapi import async_api, json_body
 
 
 @async_api(methods=("POST",))
 async def generate_response(request):
-    data = validated(GenerateSerializer, json_body(request))
+    data = dict(validated(GenerateSerializer, json_body(request)))
+    want_logprobs = data.pop("logprobs")
+    data["logprobs"] = data.pop("top_logprobs", 0) if want_logprobs else None
     engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
     model_id = model.api_id
     revision = engine_request.adapter.revision if engine_request.adapter else 0
+    parser = parser_for(engine_request.base) if data["reasoning"] else None
     async with generation_started(user=request.user, request=engine_request) as generation:
         if data["stream"]:
-            chunks = wire_formats.V1Chunks(engine_request, model_id, revision)
+            chunks = wire_formats.V1Chunks(engine_request, model_id, revision, parser)
             return EventStream(wire_formats.frames(generation, chunks), generation)
-        status, body = await wire_formats.answer(generation, engine_request, model_id, revision)
+        status, body = await wire_formats.answer(generation, engine_request, model_id, revision, parser)
     return JsonResponse(body, status=status)

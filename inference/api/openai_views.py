@@ -1,100 +1,129 @@
-"""OpenAI-compatible endpoints, so the official `openai` client works with base_url=.../openai/v1.
+"""OpenAI-compatible endpoints, so OpenAI's SDKs, LangChain and LiteLLM work with base_url=.../openai/v1.
 
-The request is translated to a v1 generate_response body and validated by the same serializer; the
-events are framed as chat.completion(.chunk) objects. Errors use the same (OpenAI-shaped) object.
+Requests are read by openai_request (one rule for every OpenAI field); engine events become
+chat.completion(.chunk) / text_completion objects in inference/wire_formats.py. Errors use the one
+error object.
 """
 import time
+import uuid
 
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 
 from inference import wire_formats
+from inference.api.openai_request import chat_data, completion_data
 from inference.api.streaming import EventStream
+from inference.engine.reasoning import parser_for
 from inference.generation import generation_request_build, generation_started
-from inference.selectors import model_list
-from inference.validation import GenerateSerializer, validated
+from inference.selectors import model_get, model_list
 from tigercity.asyncapi import async_api, json_body
-from tigercity.errors import InvalidRequest
-
-# OpenAI parameters we accept and ignore because they change nothing here at their default values.
-IGNORED = {"user", "store", "metadata", "logprobs", "top_logprobs", "frequency_penalty", "presence_penalty",
-           "stream_options", "parallel_tool_calls", "service_tier"}
+from tigercity.errors import NotFound
 
 
-def _content(content) -> str:
-    """OpenAI allows content as a list of parts; only text parts mean something to a text model."""
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise InvalidRequest("Only text content parts are supported.", param="messages", code="invalid_value")
-            texts.append(part["text"])
-        return "".join(texts)
-    return content
-
-
-def translate(body: dict) -> dict:
-    """An OpenAI chat.completions body -> a v1 generate_response body (validated afterwards)."""
-    data = {k: v for k, v in body.items() if k not in IGNORED}
-    for name in ("frequency_penalty", "presence_penalty"):
-        if body.get(name) not in (None, 0, 0.0):
-            raise InvalidRequest(f"{name} is not supported (only 0).", param=name, code="unsupported_parameter")
-    if "max_completion_tokens" in data:
-        data["max_tokens"] = data.pop("max_completion_tokens")
-    if isinstance(data.get("stop"), str):
-        data["stop"] = [data["stop"]]
-    if data.get("stop") is None:
-        data.pop("stop", None)
-    for key in ("temperature", "top_p", "max_tokens", "seed", "n", "stream"):
-        if data.get(key) is None:
-            data.pop(key, None)
-    if isinstance(data.get("messages"), list):
-        data["messages"] = [
-            {**m, "content": _content(m.get("content"))} if isinstance(m, dict) else m for m in data["messages"]
-        ]
-    return data
-
-
-def _include_usage(stream_options) -> bool:
-    """OpenAI's stream_options: null, or an object whose include_usage is a boolean."""
-    if stream_options is None:
-        return False
-    if not isinstance(stream_options, dict) or not isinstance(stream_options.get("include_usage", False), bool):
-        raise InvalidRequest("stream_options must be an object like {\"include_usage\": true}.",
-                             param="stream_options", code="invalid_value")
-    return stream_options.get("include_usage", False)
+def _fingerprint(model, request) -> str:
+    """system_fingerprint: which weights answered (a user model's revision moves with each training)."""
+    return f"{model.api_id}-r{request.adapter.revision if request.adapter else 0}"
 
 
 @async_api(methods=("POST",))
 async def chat_completions(request):
-    body = json_body(request)
-    data = validated(GenerateSerializer, translate(body))
+    data = chat_data(json_body(request))
+    data["request_id"] = f"chatcmpl-{uuid.uuid4().hex}"
     engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
-    model_id = model.api_id
-    include_usage = _include_usage(body.get("stream_options"))
-    revision = engine_request.adapter.revision if engine_request.adapter else 0
+    shape = (engine_request, model.api_id, _fingerprint(model, engine_request), parser_for(engine_request.base),
+             data["tools"], data["include_usage"])
     async with generation_started(user=request.user, request=engine_request) as generation:
         if data["stream"]:
-            chunks = wire_formats.OpenAIChunks(engine_request, model_id, include_usage)
-            return EventStream(wire_formats.frames(generation, chunks), generation)
-        status, answer = await wire_formats.answer(generation, engine_request, model_id, revision)
-    if status != 200:
-        return JsonResponse(answer, status=status)
-    answer.pop("revision")
-    return JsonResponse({**answer, "object": "chat.completion", "system_fingerprint": None})
+            return EventStream(wire_formats.frames(generation, wire_formats.OpenAIChunks(*shape)), generation)
+        status, body = await wire_formats.read_whole(generation, wire_formats.OpenAIAnswer(*shape))
+    return JsonResponse(body, status=status)
+
+
+@async_api(methods=("POST",))
+async def completions(request):
+    """Text completion without a chat template. Several prompts run one after another (each holds one
+    generation slot while it runs); choice index = prompt index * n + candidate, as OpenAI numbers them."""
+    data = completion_data(json_body(request))
+    completion_id = f"cmpl-{uuid.uuid4().hex}"
+    first, model = await sync_to_async(_completion_request)(request.user, data, 0, completion_id)
+    head = {"id": completion_id, "object": "text_completion", "created": int(time.time()), "model": model.api_id,
+            "system_fingerprint": _fingerprint(model, first)}
+    runs = _completion_runs(request.user, data, first, completion_id)
+    with_logprobs = data["logprobs"] is not None
+    if data["stream"]:
+        return EventStream(_completion_chunks(runs, head, with_logprobs, data["include_usage"]), _Unowned())
+    choices, totals = [], {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    async for offset, generation in runs:
+        whole = wire_formats.CompletionFrames(head, offset, with_logprobs, stream=False)
+        async for _ in wire_formats.frames(generation, whole):
+            pass
+        if whole.error is not None:
+            await runs.aclose()
+            return JsonResponse(whole.error, status=500)
+        choices += whole.choices()
+        totals = {key: totals[key] + whole.totals[key] for key in totals}
+    return JsonResponse({**head, "choices": choices, "usage": totals})
+
+
+def _completion_request(user, data: dict, p: int, completion_id: str):
+    prompt_data = {**data, "messages": [], "prompt": data["prompts"][p], "request_id": f"{completion_id}-{p}"}
+    return generation_request_build(owner=user, data=prompt_data)
+
+
+async def _completion_runs(user, data: dict, first, completion_id: str):
+    """(choice index offset, started generation) for each prompt, one at a time; each generation is
+    closed (its slot given back) before the next starts, or when the reader stops early."""
+    for p in range(len(data["prompts"])):
+        engine_request = first if p == 0 else (await sync_to_async(_completion_request)(user, data, p, completion_id))[0]
+        async with generation_started(user=user, request=engine_request) as generation:
+            yield p * engine_request.params.n, generation
+
+
+class _Unowned:
+    """EventStream closes one generation; the completion runs close each of theirs themselves."""
+
+    def hand_over(self) -> "_Unowned":
+        return self
+
+    def close(self) -> None:
+        pass
+
+
+async def _completion_chunks(runs, head: dict, with_logprobs: bool, include_usage: bool):
+    totals = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    try:
+        async for offset, generation in runs:
+            frames = wire_formats.CompletionFrames(head, offset, with_logprobs, stream=True)
+            async for frame in wire_formats.frames(generation, frames):
+                yield frame
+            if frames.error is not None:
+                return
+            totals = {key: totals[key] + frames.totals[key] for key in totals}
+    finally:
+        await runs.aclose()
+    if include_usage:
+        yield {**head, "choices": [], "usage": totals}
+    yield "[DONE]"
+
+
+def _model_object(model, user) -> dict:
+    return {"id": model.api_id, "object": "model", "created": int(model.last_modified.timestamp()),
+            "owned_by": "tigercity" if model.read_only else user.username}
 
 
 @async_api(methods=("GET",))
 async def models(request):
-    created = int(time.time())
-    data = []
-    for model in await sync_to_async(model_list)(owner=request.user):
-        data.append({
-            "id": model.api_id,
-            "object": "model",
-            "created": created if model.read_only else int(model.last_modified.timestamp()),
-            "owned_by": "tigercity" if model.read_only else request.user.username,
-        })
-    return JsonResponse({"object": "list", "data": data})
+    found = await sync_to_async(model_list)(owner=request.user)
+    return JsonResponse({"object": "list", "data": [_model_object(m, request.user) for m in found]})
 
 
+@async_api(methods=("GET",))
+async def model_detail(request, model_id):
+    model = await sync_to_async(model_get)(owner=request.user, ref=model_id)
+    return JsonResponse(_model_object(model, request.user))
+
+
+@async_api(methods=("POST",))
+async def embeddings(request):
+    raise NotFound("Embeddings are not served by TigerCity: its models are chat models (see docs/api.md).",
+                   code="not_supported")

@@ -100,6 +100,33 @@ class GenerateAnswer(serializers.Serializer):
     usage = Usage()
 
 
+class StreamDelta(serializers.Serializer):
+    content = serializers.CharField(allow_blank=True, required=False)
+    reasoning_content = serializers.CharField(allow_blank=True, required=False)
+
+
+class StreamChoice(serializers.Serializer):
+    index = serializers.IntegerField()
+    delta = StreamDelta()
+    finish_reason = serializers.ChoiceField(choices=["stop", "length"], allow_null=True)
+    logprobs = serializers.DictField(required=False, help_text="With logprobs: {\"content\": [token entries]}")
+
+
+class GenerateEvent(serializers.Serializer):
+    """One `data:` event of a streamed generate_response (the stream ends with `data: [DONE]`)."""
+
+    id = serializers.CharField()
+    model = serializers.CharField()
+    revision = serializers.IntegerField()
+    choices = StreamChoice(many=True)
+    usage = Usage(required=False, help_text="On the last event only.")
+
+
+class Health(serializers.Serializer):
+    status = serializers.CharField()
+    engine = serializers.DictField(help_text="The inference backend: its name, readiness, loaded base models.")
+
+
 ERRORS = {status: OpenApiResponse(Error, description=text) for status, text in {
     400: "Invalid request: the message names the field and the limit.",
     401: "Missing, malformed, unknown or revoked API key.",
@@ -125,7 +152,11 @@ class GenerateDoc(APIView):
         request=GenerateSerializer,
         responses={200: OpenApiResponse(GenerateAnswer, description="With \"stream\": true the answer is "
                    "text/event-stream: one `data: {json}` event per piece of text, a last event with the "
-                   "finish_reason and usage, then `data: [DONE]`."), **errors(400, 404, 413, 415, 503)},
+                   "finish_reason and usage, then `data: [DONE]`."),
+                   (200, "text/event-stream"): OpenApiResponse(GenerateEvent, description="With \"stream\": true: "
+                   "Server-Sent Events, each `data: <GenerateEvent as JSON>`, then `data: [DONE]`. An error after "
+                   "the stream started comes as `data: {\"error\": {...}}`."),
+                   **errors(400, 404, 413, 415, 503)},
     )
     def post(self, request):
         """Never routed."""
@@ -152,7 +183,20 @@ class AdapterDoc(APIView):
         """Never routed."""
 
 
+class HealthDoc(APIView):
+    """Documentation only (the view is tigercity.views.health)."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(operation_id="health", summary="Liveness, and whether the engine is ready (no auth)",
+                   responses={200: Health}, auth=[])
+    def get(self, request):
+        """Never routed."""
+
+
 ASYNC_ENDPOINTS = [
+    ("/v1/health", r"^v1/health/?$", "GET", HealthDoc),
     ("/v1/generate_response", r"^v1/generate_response/?$", "POST", GenerateDoc),
     ("/v1/train", r"^v1/train/?$", "POST", TrainDoc),
     ("/v1/models/{model_id}/adapter", r"^v1/models/(?P<model_id>[^/]+)/adapter/?$", "GET", AdapterDoc),
@@ -161,5 +205,7 @@ ASYNC_ENDPOINTS = [
 
 def add_async_endpoints(endpoints):
     """Spectacular preprocessing hook: document the async views next to the DRF ones."""
-    extra = [(path, regex, method, view.as_view()) for path, regex, method, view in ASYNC_ENDPOINTS]
+    from inference.api.openai_schema import OPENAI_ENDPOINTS  # it builds on this module's shapes
+
+    extra = [(path, regex, method, view.as_view()) for path, regex, method, view in ASYNC_ENDPOINTS + OPENAI_ENDPOINTS]
     return endpoints + extra
