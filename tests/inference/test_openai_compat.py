@@ -12,7 +12,7 @@ PERSON = {"type": "object", "additionalProperties": False, "required": ["name", 
           "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer", "minimum": 0, "maximum": 120}}}
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}}, "required": ["city"]}}}
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 8}}, "required": ["city"]}}}
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
@@ -80,7 +80,7 @@ def test_a_reasoning_model_streams_its_thinking_before_its_answer(client):
 
 
 def test_a_tool_call_round_trip_streamed_and_not(client):
-    answer = client.chat.completions.create(model=LLAMA, messages=ASK, max_tokens=40, tools=[WEATHER],
+    answer = client.chat.completions.create(model=LLAMA, messages=ASK, max_tokens=60, tools=[WEATHER],
                                             tool_choice="required")
     choice = answer.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
@@ -91,7 +91,7 @@ def test_a_tool_call_round_trip_streamed_and_not(client):
         messages=[*ASK, choice.message.model_dump(exclude_none=True),
                   {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 C"}])
     assert follow_up.choices[0].message.content
-    chunks = list(client.chat.completions.create(model=LLAMA, messages=ASK, max_tokens=40, tools=[WEATHER], stream=True,
+    chunks = list(client.chat.completions.create(model=LLAMA, messages=ASK, max_tokens=60, tools=[WEATHER], stream=True,
                                                  tool_choice={"type": "function", "function": {"name": "get_weather"}}))
     calls = [c for chunk in chunks for c in (chunk.choices[0].delta.tool_calls or [])]
     assert calls[0].function.name == "get_weather" and json.loads(calls[0].function.arguments)
@@ -119,7 +119,7 @@ def test_langchain_binds_tools_and_gets_structured_output(server, server_key):
         name: str = Field(max_length=12)
         age: int = Field(ge=0, le=120)
 
-    llm = ChatOpenAI(model=LLAMA, base_url=f"{server.url}/openai/v1", api_key=server_key, max_tokens=40,
+    llm = ChatOpenAI(model=LLAMA, base_url=f"{server.url}/openai/v1", api_key=server_key, max_tokens=80,
                      max_retries=0)
     message = llm.bind_tools([WEATHER], tool_choice="get_weather").invoke("Weather in Paris?")
     assert message.tool_calls[0]["name"] == "get_weather"

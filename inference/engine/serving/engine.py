@@ -51,9 +51,9 @@ class Engine:
         """The base model's context length in tokens (prompt + completion)."""
         return self._info(base).context_length
 
-    def count_prompt_tokens(self, base: str, messages: Sequence[dict], tools: Sequence[dict] = ()) -> int:
-        """Tokens of `messages` (and `tools`) once rendered with the base's chat template."""
-        return len(self._render(base, messages, tools))
+    def count_prompt_tokens(self, base: str, messages: Sequence[dict]) -> int:
+        """Tokens of `messages` once rendered with the base's chat template."""
+        return len(self._render(base, messages))
 
     def dataset_tokens(self, base: str, examples: Sequence) -> list[int]:
         """Tokens each dataset example (training.examples) costs per epoch with this base's
