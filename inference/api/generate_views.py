@@ -5,7 +5,7 @@ from django.http import JsonResponse
 from inference import wire_formats
 from inference.api.streaming import EventStream
 from inference.engine.reasoning import parser_for
-from inference.generation import generation_request_build, generation_starteded
+from inference.generation import generation_request_build, generation_started
 from inference.validation import GenerateSerializer, validated
 from tigercity.asyncapi import async_api, json_body
 

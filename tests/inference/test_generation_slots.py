@@ -16,9 +16,13 @@ INVALID = [  # (field, value), each sent alone on top of VALID
     ("max_tokens", "many"), ("stop", 5), ("stop", [""]), ("seed", -1), ("seed", "x"), ("n", 0), ("n", 1000),
     ("stream", "yes"), ("unknown_field", 1),
 ]
-OPENAI_ONLY = [("stream_options", "yes"), ("stream_options", {"include_usage": "yes"}),
-               ("frequency_penalty", 1), ("messages", [{"role": "user", "content": [{"type": "image_url"}]}])]
-ENDPOINTS = {"/v1/generate_response": INVALID, "/openai/v1/chat/completions": INVALID + OPENAI_ONLY}
+# OpenAI's own rules accept top_p 0 and any integer seed (docs/api.md), so those two stay valid there.
+OPENAI_INVALID = [(f, v) for f, v in INVALID if (f, v) not in (("top_p", 0), ("seed", -1))] + [
+    ("stream_options", "yes"), ("stream_options", {"include_usage": "yes"}), ("frequency_penalty", 3),
+    ("logit_bias", {"x": 1}), ("response_format", {"type": "xml"}), ("tool_choice", "required"),
+    ("response_format", {"type": "json_schema", "json_schema": {"schema": {"type": "nonsense"}}}),
+    ("messages", [{"role": "user", "content": [{"type": "image_url"}]}])]
+ENDPOINTS = {"/v1/generate_response": INVALID, "/openai/v1/chat/completions": OPENAI_INVALID}
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def test_an_error_after_the_generation_started_gives_the_slot_back(api, alice, o
     async def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(wire_formats, "answer", broken)
+    monkeypatch.setattr(wire_formats, "read_whole", broken)
     for path in ENDPOINTS:
         assert api.post(path, VALID).status_code == 500
         assert running(alice.pk) == 0, path
