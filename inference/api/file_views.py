@@ -1,5 +1,6 @@
 """/v1/files and /openai/v1/files: upload (multipart), list, read, delete a dataset file."""
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -32,7 +33,9 @@ class FileListView(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(operation_id="files_list", summary="Your dataset files, newest first",
-                   responses={200: FileInfo(many=True), **errors()})
+                   responses={200: inline_serializer("FileList", fields={
+                       "object": drf_serializers.CharField(), "data": FileInfo(many=True),
+                       "has_more": drf_serializers.BooleanField()}), **errors()})
     def get(self, request):
         files = datasets.file_list(owner=request.user, purpose=request.GET.get("purpose") or None)
         return Response({"object": "list", "data": [datasets.file_info(f) for f in files], "has_more": False})

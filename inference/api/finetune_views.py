@@ -1,5 +1,6 @@
 """/v1/fine_tuning/jobs and /openai/v1/fine_tuning/jobs: create, list, read, events, cancel."""
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,7 +46,9 @@ def _page(rows, has_more, render) -> dict:
 
 class JobListView(APIView):
     @extend_schema(operation_id="fine_tuning_jobs_list", summary="Your fine-tuning jobs, newest first", parameters=PAGE,
-                   responses={200: JobInfo(many=True), **errors(400)})
+                   responses={200: inline_serializer("JobList", fields={
+                       "object": drf_serializers.CharField(), "data": JobInfo(many=True),
+                       "has_more": drf_serializers.BooleanField()}), **errors(400)})
     def get(self, request):
         rows, more = finetune_jobs.job_page(owner=request.user, after=request.GET.get("after"),
                                             limit_raw=request.GET.get("limit"))

@@ -101,6 +101,20 @@ def test_the_document_is_valid_openapi_and_every_endpoints_answers_match_it(serv
     walk.check("POST", "/openai/v1/completions", json={"model": LLAMA, "prompt": "a", "max_tokens": 2, "stream": True})
     walk.check("POST", "/openai/v1/embeddings", json={"model": LLAMA, "input": "x"})  # 404
 
+    rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}] * 2
+    upload = {"file": ("d.jsonl", "\n".join(json.dumps(r) for r in rows).encode(), "application/jsonl")}
+    for prefix in ("/v1", "/openai/v1"):
+        uploaded = walk.check("POST", f"{prefix}/files", files=upload, data={"purpose": "fine-tune"})
+        walk.check("GET", f"{prefix}/files")
+        walk.check("GET", f"{prefix}/files/{{file_id}}", f"{prefix}/files/{uploaded['id']}")
+        job = walk.check("POST", f"{prefix}/fine_tuning/jobs",
+                         json={"model": created["id"], "training_file": uploaded["id"]})
+        walk.check("GET", f"{prefix}/fine_tuning/jobs")
+        walk.check("GET", f"{prefix}/fine_tuning/jobs/{{job_id}}", f"{prefix}/fine_tuning/jobs/{job['id']}")
+        walk.check("GET", f"{prefix}/fine_tuning/jobs/{{job_id}}/events", f"{prefix}/fine_tuning/jobs/{job['id']}/events")
+        walk.check("POST", f"{prefix}/fine_tuning/jobs/{{job_id}}/cancel", f"{prefix}/fine_tuning/jobs/{job['id']}/cancel")
+        walk.check("DELETE", f"{prefix}/files/{{file_id}}", f"{prefix}/files/{uploaded['id']}")
+
     walk.check("DELETE", "/v1/models/{model_id}", one)
     documented = {(path, method) for path, item in walk.document["paths"].items() for method in item
                   if method in ("get", "post", "patch", "delete", "put")}
