@@ -9,6 +9,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from inference.engine.types import TERMINAL_KINDS, Event
+from tigercity.failpoints import hold, taken
+
+HOLD_POINT = "stream_hold_after_first_token"  # tests: the reader gets one token, then waits to be cancelled
 
 
 class GenerationStream:
@@ -31,11 +34,16 @@ class GenerationStream:
         self.loop.call_soon_threadsafe(self._queue.put_nowait, event)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
+        first_text = True
         while not self.finished:
             event = await self._queue.get()
             if event.kind in TERMINAL_KINDS:
                 self.finished = True
+            held = first_text and event.kind == "delta" and bool(event.text) and taken(HOLD_POINT)
+            first_text = first_text and not (event.kind == "delta" and event.text)
             yield event
+            if held:
+                await hold()
 
     def cancel(self) -> None:
         """Stop generating (a client went away); harmless once finished."""

@@ -15,3 +15,44 @@ def test_a_failpoint_armed_by_a_file_fires_once(tmp_path, monkeypatch):
     failpoint("replica_mid_stream")
     failpoint("replica_mid_stream")
     assert kills == [(os.getpid(), signal.SIGKILL)] and not (tmp_path / "replica_mid_stream").exists()
+
+
+def test_a_hold_point_armed_by_a_file_holds_one_stream_after_its_first_token_until_it_is_cancelled(tmp_path, monkeypatch):
+    import asyncio
+
+    from inference.engine.types import Done, TextDelta
+    from inference.stream import HOLD_POINT, GenerationStream
+
+    monkeypatch.setenv("TIGER_FAILPOINT_DIR", str(tmp_path))
+
+    async def read(stream, seen):
+        async for event in stream:
+            seen.append(event.kind)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        outcomes = []
+        for armed in (True, False):  # the file arms only the first stream that reaches the point
+            if armed:
+                (tmp_path / HOLD_POINT).touch()
+            stream, seen = GenerationStream("r", loop, cancel=lambda: None), []
+            for event in (TextDelta(0, ""), TextDelta(0, "Hi"), TextDelta(0, " there"),
+                          Done(prompt_tokens=1, completion_tokens=2)):
+                stream.push(event)
+            reader = asyncio.create_task(read(stream, seen))
+            if armed:
+                while len(seen) < 2:  # the event loop is this one thread: each turn lets the reader on
+                    await asyncio.sleep(0)
+                for _ in range(100):
+                    await asyncio.sleep(0)
+                assert not reader.done() and stream._queue.qsize() == 2  # held: the rest is not read
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+            else:
+                await reader
+            outcomes.append(seen)
+        return outcomes
+
+    held, free = asyncio.run(main())
+    assert held == ["delta", "delta"] and free == ["delta", "delta", "delta", "done"]
+    assert not (tmp_path / HOLD_POINT).exists()

@@ -71,26 +71,28 @@ def test_an_unknown_base_model_is_refused(engine):
 
 def test_cancellation_frees_the_slot_and_stops_tokens(make_engine):
     engine = make_engine(max_batch_size=1)
-    first_delta = threading.Event()
+    first_delta, cancelled = threading.Event(), threading.Event()
     stream = Stream()
 
-    def on_event(event):
+    def on_event(event):  # on the engine's thread: holding it here keeps "long" running until it is cancelled
         stream(event)
-        if event.kind == "delta":
+        if event.kind == "delta" and not first_delta.is_set():
             first_delta.set()
+            cancelled.wait(60)
 
     engine.submit(request("Hello there", request_id="long", max_tokens=200), on_event)
     waiting = Stream()
     engine.submit(request("Hi", request_id="next", max_tokens=5), waiting)  # needs the only slot
     assert first_delta.wait(10)
     engine.cancel("long")
+    cancelled.set()
     stream.wait()
     finished = stream.finished()
     assert finished.finish_reason == "cancelled" and finished.completion_tokens < 200
     assert stream.last.kind == "done"
     count = len(stream.events)
-    assert waiting.wait().last.kind == "done"  # the slot went to the next request
-    time.sleep(0.05)
+    # the slot went to the next request: the loop ran on after the cancellation, and "long" got nothing more
+    assert waiting.wait().last.kind == "done"
     assert len(stream.events) == count, "no token after the cancellation"
 
 
