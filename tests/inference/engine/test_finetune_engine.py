@@ -31,11 +31,12 @@ def test_a_job_writes_its_revision_and_reports_progress(engine, tmp_path, run):
 
 
 def test_a_cancelled_job_writes_nothing(engine, tmp_path):
-    started = threading.Event()
+    started, cancelled = threading.Event(), threading.Event()
 
-    def on_event(event):
-        if event.type == "metrics":
+    def on_event(event):  # on the engine's thread: holding it here keeps j1 running until it is cancelled
+        if event.type == "metrics" and not started.is_set():
             started.set()
+            cancelled.wait(60)
 
     future = engine.finetune(job(tmp_path / "rev-1", epochs=50), on_event)
     queued = engine.finetune(job(tmp_path / "other", job_id="j2"), lambda e: None)
@@ -44,6 +45,7 @@ def test_a_cancelled_job_writes_nothing(engine, tmp_path):
     with pytest.raises(FineTuneCancelled):
         queued.result(timeout=5)
     assert engine.cancel_finetune("j1")
+    cancelled.set()
     with pytest.raises(FineTuneCancelled):
         future.result(timeout=60)
     assert not (tmp_path / "rev-1").exists() and not (tmp_path / "other").exists()
