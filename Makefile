@@ -11,7 +11,7 @@ BIND ?= $(or $(TIGER_BIND),127.0.0.1)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench,ray]'
+	$(BIN)/python -m pip install -q -e '.[test,bench,ray,tracking]'
 	touch $(STAMP)
 
 install: $(STAMP)
