@@ -14,6 +14,12 @@ the engine alone (Engine.submit, no HTTP) and a bare `model.generate` with the a
 3. Per-token overhead of one streamed request through the server (HTTP end to end) and through the
    engine in-process, against bare `model.generate` of the same prompt ids, greedy, same
    max_new_tokens, same adapter weights.
+3b. Fixed cost of a request: an authenticated 1-token generation over HTTP against the engine's own
+   time for it (in-process), with cheaper probes beside it, interleaved.
+5. Multi-tenant sustained load: --tenants users, each with --tenant-models models of their own (own
+   adapter files), one closed-loop client per user sending streamed requests back to back (sampled
+   answers, max_tokens 15-40) for --tenant-seconds, against one client doing the same; completion
+   tokens/s of each, their ratio, time to first token p50/p99; alternating rounds.
 4. Memory: 50 user models, each with its own adapter file, all loaded at once (LRU cache >= 50):
    growth of the server's resident memory (VmRSS) against the sum of their adapter files.
 
@@ -380,9 +386,21 @@ def http_anatomy(http: Api, engine: InProcessEngine, model_id: str, prompt: str,
         "the same, streamed": lambda: http.stream(one),
         "engine in-process, max_tokens 1": lambda: engine.run(model_id, prompt, 1),
     }
-    out = {name: median([timed(fn) for _ in range(reps)]) for name, fn in probes.items()}
-    table(f"3b. Fixed cost of one request (client-side median of {reps})", ["request", "ms"],
-          [[name, ms] for name, ms in out.items()])
+    samples: dict[str, list[float]] = {name: [] for name in probes}
+    names = list(probes)
+    for fn in probes.values():  # warm-up
+        fn()
+    for rep in range(reps):  # interleaved, the order rotating, so a slow spell hits every probe
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            samples[name].append(timed(probes[name]))
+    out = {name: median(v) for name, v in samples.items()}
+    engine_ms = out["engine in-process, max_tokens 1"]
+    out["ratio_http_1_token_vs_engine"] = out["POST /v1/generate_response, max_tokens 1"] / engine_ms
+    out["load"] = busy_note()
+    table(f"3b. Fixed cost of one request (client-side median of {reps}, interleaved; target: an authenticated "
+          f"1-token generation over HTTP <= 1.5x the engine's own time)", ["request", "ms", "vs engine in-process"],
+          [[name, out[name], f"{out[name] / engine_ms:.2f}x"] for name in probes])
+    print(f"({out['load']})")
     return out
 
 
@@ -390,6 +408,111 @@ def _timing(t0: float, first: float, end: float, tokens: int, cpu_s: float) -> d
     """Wall-clock figures of one generation, and the CPU its serving process(es) spent on it."""
     return {"tokens": tokens, "first_token_ms": (first - t0) * 1e3, "per_token_ms": (end - t0) / tokens * 1e3,
             "inter_token_ms": (end - first) / max(1, tokens - 1) * 1e3, "cpu_ms_per_token": cpu_s / tokens * 1e3}
+
+
+# -- 5: many users, each with their own models, clients in a closed loop ------------------------------
+
+TENANT_PROMPTS = ["Hello!", "What is the weather like?", "Tell me about tigers.", "Say something nice.",
+                  "What are the months of the year?", "Count to ten.", "List the days of the week.", "Hi there."]
+
+
+def tenant_models(server: Server, args) -> list[tuple[str, list[str]]]:
+    """(key, model ids) per user: `--tenants` users, each with `--tenant-models` models of their own,
+    each trained once (one step) so that it has its own adapter file."""
+    users = []
+    for u in range(args.tenants):
+        key = server.live.create_key(f"tenant-{u}")
+        api = Api(server.url, key)
+        ids = []
+        for m in range(args.tenant_models):
+            info = api.create_model(f"t{u}-m{m}", rank=16)
+            api.train({"model": info["id"], "learning_rate": 1e-3, "learning_steps": 1,
+                       "messages": [{"role": "user", "content": TENANT_PROMPTS[m % len(TENANT_PROMPTS)]}],
+                       "responses": [{"content": f"User {u}, model {m}.", "reward": 1.0},
+                                     {"content": "No.", "reward": 0.0}]})
+            ids.append(info["id"])
+        api.close()
+        users.append((key, ids))
+    return users
+
+
+def closed_loop(server: Server, users: list[tuple[str, list[str]]], clients: int, seconds: float, seed: int) -> dict:
+    """`clients` clients, client i acting as user i (mod the users), each sending its next streamed
+    request as soon as the last one ends, for `seconds`; a request picks one of its user's models, a
+    prompt, and max_tokens in 15..40, temperature 1 (sampled answers). Requests started before the
+    deadline run to their end; tokens/s is their completion tokens over the time to the last end."""
+    import random
+
+    deadline = None
+    results: list[list] = [[] for _ in range(clients)]
+
+    def client(i: int) -> None:
+        key, models = users[i % len(users)]
+        api = Api(server.url, key)
+        rng = random.Random(seed * 1000 + i)
+        try:
+            while time.perf_counter() < deadline:
+                body = {"model": rng.choice(models), "messages": [{"role": "user", "content": rng.choice(TENANT_PROMPTS)}],
+                        "max_tokens": rng.randint(15, 40), "temperature": 1.0, "seed": rng.randrange(1 << 30)}
+                results[i].append(api.stream(body))
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    streams = [r for rs in results for r in rs]
+    wall = max(r.end for r in streams) - t0
+    tokens = sum(r.completion_tokens for r in streams)
+    return {"clients": clients, "requests": len(streams), "tokens": tokens, "wall_s": wall,
+            "tokens_per_s": tokens / wall, "mean_completion_tokens": tokens / len(streams),
+            "ttft_s": [r.ttft for r in streams if r.event_times]}
+
+
+def multi_tenant(server: Server, args) -> dict:
+    log(f"multi-tenant: {args.tenants} users x {args.tenant_models} models (creating and training them)")
+    users = tenant_models(server, args)
+    for key, models in users:  # warm-up: every adapter loaded once, connections made
+        api = Api(server.url, key)
+        for m in models:
+            api.stream({"model": m, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 2})
+        api.close()
+    rounds = []
+    for r in range(args.tenant_rounds):
+        order = (1, args.tenants) if r % 2 == 0 else (args.tenants, 1)
+        result = {"load_start": busy_note()}
+        for n in order:
+            result[n] = closed_loop(server, users, n, args.tenant_seconds, seed=r * 10 + n)
+        result["load_end"] = busy_note()
+        result["ratio"] = result[args.tenants]["tokens_per_s"] / result[1]["tokens_per_s"]
+        rounds.append(result)
+        log(f"round {r + 1}: 1 client {result[1]['tokens_per_s']:.1f} tok/s, {args.tenants} clients "
+            f"{result[args.tenants]['tokens_per_s']:.1f} tok/s, ratio {result['ratio']:.2f}x ({result['load_end']})")
+    ratios = [r["ratio"] for r in rounds]
+    summary = {"users": args.tenants, "models_per_user": args.tenant_models, "seconds": args.tenant_seconds,
+               "ratio_median": median(ratios), "ratios": ratios, "rounds": rounds}
+    rows = []
+    for n in (1, args.tenants):
+        ttft = [t for r in rounds for t in r[n]["ttft_s"]]
+        summary[f"clients_{n}"] = {
+            "tokens_per_s_median": median([r[n]["tokens_per_s"] for r in rounds]),
+            "requests": sum(r[n]["requests"] for r in rounds),
+            "mean_completion_tokens": median([r[n]["mean_completion_tokens"] for r in rounds]),
+            "ttft_p50_ms": percentile(ttft, 50) * 1e3, "ttft_p99_ms": percentile(ttft, 99) * 1e3}
+        c = summary[f"clients_{n}"]
+        rows.append([f"{n} client{'s' if n > 1 else ''}", c["requests"], c["mean_completion_tokens"],
+                     c["tokens_per_s_median"], f"{c['tokens_per_s_median'] / summary['clients_1']['tokens_per_s_median']:.2f}x",
+                     c["ttft_p50_ms"], c["ttft_p99_ms"]])
+    table(f"5. Multi-tenant sustained load: {args.tenants} users x {args.tenant_models} models of their own, closed-loop "
+          f"clients, sampled answers (max_tokens 15-40, temperature 1), {args.tenant_seconds:g} s per phase, "
+          f"{len(rounds)} alternating rounds (ratios per round: {', '.join(f'{x:.2f}' for x in ratios)}; target >= 4x)",
+          ["clients", "requests", "completion tokens/request", "tokens/s (median)", "ratio", "TTFT p50 ms", "TTFT p99 ms"],
+          rows)
+    return summary
 
 
 # -- 4: memory of many adapters -----------------------------------------------------------------------
@@ -468,10 +591,16 @@ def main() -> None:
     parser.add_argument("--overhead-reps", type=int, default=15)
     parser.add_argument("--adapters", type=int, default=50)
     parser.add_argument("--cache-size", type=int, default=64)
-    parser.add_argument("--skip", action="append", default=[], choices=["throughput", "overhead", "memory"])
+    parser.add_argument("--tenants", type=int, default=8, help="multi-tenant scenario: users (and clients)")
+    parser.add_argument("--tenant-models", type=int, default=4, help="multi-tenant scenario: models per user")
+    parser.add_argument("--tenant-seconds", type=float, default=10.0, help="multi-tenant scenario: seconds per phase")
+    parser.add_argument("--tenant-rounds", type=int, default=3)
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["throughput", "overhead", "tenants", "memory"])
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.overhead_reps, args.adapters = 2, 2, 8
+        args.tenants, args.tenant_models, args.tenant_seconds, args.tenant_rounds = 2, 2, 3.0, 1
     ckpt = checkpoint_dir(args)
     pin_threads(args.threads)
     results = {"machine": machine(), "args": vars(args), "checkpoint": str(ckpt)}
@@ -507,6 +636,8 @@ def main() -> None:
         engine.shutdown()
         tmp.cleanup()
         gc.collect()
+        if "tenants" not in args.skip:
+            results["multi_tenant"] = multi_tenant(server, args)
         if "memory" not in args.skip:
             log("memory")
             results["memory"] = memory(server, args)
