@@ -2,7 +2,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground.views import accounts, catalog, chat, docs, keys, train
+from playground.views import accounts, catalog, chat, datasets, docs, finetune, keys, train
 
 urlpatterns = [
     path("", accounts.home, name="home"),
@@ -18,6 +18,13 @@ urlpatterns = [
     path("models/<str:ref>/delete/", catalog.model_delete, name="model-delete"),
     path("models/<str:ref>/adapter/", catalog.model_adapter, name="model-adapter"),
     path("models/<str:ref>/revisions/<int:number>/restore/", catalog.revision_restore, name="revision-restore"),
+    path("models/<str:ref>/finetune/", finetune.finetune_panel, name="finetune"),
+    path("models/<str:ref>/finetune/start/", finetune.finetune_start, name="finetune-start"),
+    path("models/<str:ref>/finetune/<str:job_id>/cancel/", finetune.finetune_cancel, name="finetune-cancel"),
+    path("datasets/", datasets.dataset_list, name="datasets"),
+    path("datasets/samples/<str:key>/", datasets.dataset_sample, name="dataset-sample"),
+    path("datasets/<str:file_id>/", datasets.dataset_preview, name="dataset-preview"),
+    path("datasets/<str:file_id>/delete/", datasets.dataset_delete, name="dataset-delete"),
     path("chat/", chat.chat, name="chat"),
     path("chat/send/", chat.chat_send, name="chat-send"),
     path("chat/<int:pk>/", chat.chat, name="conversation"),

@@ -53,3 +53,11 @@ def reasoning(turn):
     from playground.selectors import reasoning_parts
 
     return reasoning_parts(turn)
+
+
+@register.filter
+def json_attr(value) -> str:
+    """A value as JSON for a data- attribute (autoescaping quotes it): data the page's script reads."""
+    import json
+
+    return json.dumps(value)

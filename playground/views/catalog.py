@@ -22,6 +22,7 @@ from playground import selectors, services
 from playground.charts import training_charts
 from playground.forms import api_body
 from playground.services import model_copy
+from playground.views.finetune import panel_context
 from playground.views.common import field_errors, inline, post_login_required, render_error
 from tigercity.errors import ApiError
 
@@ -126,6 +127,7 @@ def model_detail(request, ref: str):
                        for r in model_selectors.revision_list(model=model).order_by("-number")],
             charts=training_charts(runs),
             last_trained=runs[-1].created_at if runs else None,
+            **{k: v for k, v in panel_context(request.user, model).items() if k != "model"},
         )
     return TemplateResponse(request, "playground/model_detail.html", context, status=status)
 
