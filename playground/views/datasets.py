@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from inference import datasets
@@ -46,6 +47,16 @@ def _store(request, filename: str, data: bytes):
     return TemplateResponse(request, "playground/_datasets_body.html", context)
 
 
+def _page(request, response: TemplateResponse):
+    """Without htmx (no script): back to the page after a success, the whole page with the errors otherwise."""
+    if request.htmx:
+        return response
+    if response.status_code == 200:
+        return redirect("datasets")
+    response.template_name = "playground/datasets.html"
+    return response
+
+
 @login_required
 def dataset_list(request):
     if request.method == "POST":
@@ -58,10 +69,7 @@ def dataset_list(request):
         except ApiError as exc:
             context = _context(request.user, upload_errors=[error_text(exc)[1]], upload_name=upload.name)
             return inline(TemplateResponse(request, "playground/_datasets_body.html", context, status=exc.status))
-        response = _store(request, upload.name, upload.read())
-        if not request.htmx:
-            response.template_name = "playground/datasets.html"
-        return response
+        return _page(request, _store(request, upload.name, upload.read()))
     return TemplateResponse(request, "playground/datasets.html", _context(request.user))
 
 
@@ -70,10 +78,7 @@ def dataset_sample(request, key: str):
     """One click: the sample dataset shipped with TigerCity, stored as the user's own file."""
     if key not in SAMPLES:
         raise Http404("No such sample dataset.")
-    response = _store(request, f"{key}.jsonl", (SAMPLES_DIR / f"{key}.jsonl").read_bytes())
-    if not request.htmx:
-        response.template_name = "playground/datasets.html"
-    return response
+    return _page(request, _store(request, f"{key}.jsonl", (SAMPLES_DIR / f"{key}.jsonl").read_bytes()))
 
 
 @login_required
@@ -92,6 +97,6 @@ def dataset_delete(request, file_id: str):
         datasets.file_delete(owner=request.user, file_id=file_id)
     except ApiError:
         raise Http404("No such dataset.") from None
-    response = TemplateResponse(request, "playground/_datasets_body.html" if request.htmx else "playground/datasets.html",
-                                _context(request.user, deleted=True))
-    return response
+    if not request.htmx:
+        return redirect("datasets")
+    return TemplateResponse(request, "playground/_datasets_body.html", _context(request.user, deleted=True))

@@ -3,8 +3,10 @@
 Live progress arrives over the page's websocket (the user's job events, inference/job_events.py);
 the panel is rendered here at page load, after Start and Cancel, and once when the socket opens.
 """
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from inference import datasets
@@ -103,9 +105,14 @@ def finetune_start(request, ref: str):
     try:
         job_create(owner=request.user, data=job_request(model, request.POST))
     except ApiError as exc:
+        if not request.htmx:
+            messages.error(request, error_text(exc)[1])
+            return redirect("model", ref=model.slug)
         status, message = error_text(exc)
         context = panel_context(request.user, model, error=message, ft_values=request.POST)
         return inline(TemplateResponse(request, "playground/_finetune.html", context, status=status))
+    if not request.htmx:
+        return redirect("model", ref=model.slug)
     return TemplateResponse(request, "playground/_finetune.html", panel_context(request.user, model))
 
 
@@ -119,4 +126,8 @@ def finetune_cancel(request, ref: str, job_id: str):
         job_cancel(owner=request.user, job_id=job_id)
     except ApiError as exc:
         error = error_text(exc)[1]
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("model", ref=model.slug)
     return TemplateResponse(request, "playground/_finetune.html", panel_context(request.user, model, error=error))

@@ -50,6 +50,8 @@ def test_a_sample_is_added_listed_previewed_and_deleted(web, alice):
     assert "Ahoy, matey!" in web.get(f"/datasets/{file.id}/").content.decode()
     assert web.post(f"/datasets/{file.id}/delete/", headers=HTMX).status_code == 200
     assert not DatasetFile.objects.exists()
+    without_script = web.post("/datasets/samples/terse-preference/")  # a plain form: back to the page
+    assert without_script.status_code == 302 and DatasetFile.objects.get(owner=alice).kind == "preference"
 
 
 def test_another_users_dataset_and_model_are_404(web, bob_web, alice):
