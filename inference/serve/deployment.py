@@ -28,7 +28,7 @@ from inference.engine.config import EngineConfig
 from inference.engine.errors import EngineError
 from inference.engine.types import FineTuneRequest, GenerationRequest, LoraSpec, TrainingRequest
 from inference.serve.messages import Accepted, Raised, model_id
-from tigercity.failpoints import failpoint
+from tigercity.failpoints import failpoint, hold, taken
 
 TERMINAL = ("done", "failed")
 
@@ -114,12 +114,24 @@ class EngineDeployment:
             return
         self.counters["generations"] += 1
         yield self._accepted()
-        finished = False
+        finished, first_text = False, True
         try:
             while not finished:
                 batch = [await queue.get()]
                 while not queue.empty():
                     batch.append(queue.get_nowait())
+                first = next((i for i, e in enumerate(batch) if e.kind == "delta" and e.text), None) \
+                    if first_text else None
+                if first is not None:
+                    first_text = False
+                    # The tests' state "still generating": the first token goes out, the rest waits until
+                    # the caller cancels (taken before the yield: a caller may cancel at the yield).
+                    if taken("replica_hold_after_first_token"):
+                        yield tuple(batch[:first + 1])
+                        await hold()
+                        batch = batch[first + 1:]
+                        if not batch:
+                            continue
                 finished = batch[-1].kind in TERMINAL
                 yield tuple(batch)
                 failpoint("replica_mid_stream")

@@ -50,8 +50,30 @@ class Site:
         """The next replica that reaches `failpoint` kills itself (tigercity/failpoints.py)."""
         (self.failpoints / failpoint).touch()
 
+    def routable(self, multiplexed_id: str) -> bool:
+        """Whether Serve's controller lists `multiplexed_id` on a running replica: what it tells every
+        router (a replica's own stats say it holds an adapter a moment before the routers know)."""
+        import ray
+        from ray.serve._private.common import DeploymentID, ReplicaState
+        from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+        from inference.catalog import model_id
+
+        controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+        deployment = DeploymentID(name="engine", app_name=f"{self.prefix}-{model_id(BASE)}")
+        replicas = ray.get(controller._dump_replica_states_for_testing.remote(deployment)).get([ReplicaState.RUNNING])
+        return any(multiplexed_id in r.multiplexed_model_ids for r in replicas)
+
     def replicas(self) -> list[dict]:
         return [r for r in self.health().get("replicas", []) if r["state"] == "RUNNING"]
+
+    @staticmethod
+    def wait_until(condition, what: str, timeout: float = 60.0) -> None:
+        """Poll `condition()` until it holds (a state, not a guessed delay)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
 
     def wait_for(self, predicate, what: str, timeout: float = 180.0, web: int = 0):
         """Poll /v1/health until `predicate(replicas)` holds (a state, not a guessed delay)."""

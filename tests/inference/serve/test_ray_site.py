@@ -63,7 +63,14 @@ def test_a_base_model_without_replicas_is_a_503_with_retry_after(site):
 
 def test_a_client_that_goes_away_cancels_its_generation_on_the_replica(site):
     before = sum(r["cancelled"] for r in site.replicas())
-    stream(site, {"model": "llama-3.1-8b", "messages": LONG, "temperature": 0}, stop_after_first_delta=True)
+    # The replica holds this generation after its first token until it is cancelled (a hold point), so
+    # it is still running when the client goes away, however long the tiny model's answer would be.
+    site.arm("replica_hold_after_first_token")
+    try:
+        stream(site, {"model": "llama-3.1-8b", "messages": HELLO, "temperature": 0}, stop_after_first_delta=True)
+        assert not (site.failpoints / "replica_hold_after_first_token").exists(), "no replica held the generation"
+    finally:
+        (site.failpoints / "replica_hold_after_first_token").unlink(missing_ok=True)
     site.wait_for(lambda replicas: sum(r["cancelled"] for r in replicas) > before, "no replica saw the cancellation")
 
 
@@ -100,6 +107,7 @@ def test_requests_for_one_adapter_land_on_the_replica_that_holds_it(site):
     replicas = site.wait_for(lambda rs: any(set(r["adapters"]) - seen for r in rs), "no replica holds the adapter")
     [holder] = [r for r in replicas if set(r["adapters"]) - seen]
     [adapter] = set(holder["adapters"]) - seen
+    site.wait_until(lambda: site.routable(adapter), f"Serve's routers are not told that a replica holds {adapter}")
     for web in (0, 1, 0, 1):
         assert site.post("/v1/generate_response", body, web=web).status_code == 200
     served = {r["replica"]: r["served"].get(adapter, 0) for r in site.replicas()}
