@@ -1,7 +1,6 @@
 """The engine façade: finish reasons, cancellation, limits and errors."""
 import shutil
 import threading
-import time
 
 import pytest
 
