@@ -3,6 +3,8 @@ field is refused with an error object before a slot is taken or after it, and a 
 (with a limit of one generation at a time, a single leaked slot would make it a 429)."""
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.core.signals import request_finished
+from django.db import close_old_connections
 
 from inference.admission import running
 
@@ -25,6 +27,17 @@ OPENAI_INVALID = [(f, v) for f, v in INVALID if (f, v) not in (("top_p", 0), ("s
 ENDPOINTS = {"/v1/generate_response": INVALID, "/openai/v1/chat/completions": OPENAI_INVALID}
 
 
+def close_like_the_server(response) -> None:
+    """Close an unread streamed response as the server does once it is over. Django's test client only
+    keeps request_finished from closing the test's database connection (inside its transaction, which
+    PostgreSQL then refuses to use) when it consumes the stream itself, so do what it does."""
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def one_at_a_time(settings):
     settings.TIGER = {**settings.TIGER, "MAX_CONCURRENT_GENERATIONS": 1}
@@ -43,7 +56,7 @@ def test_every_invalid_field_on_every_endpoint_is_an_error_object_and_leaks_no_s
         assert api.post(path, VALID).status_code == 200, path
         streamed = api.post(path, {**VALID, "stream": True})  # streamed end to end in test_live_api
         assert streamed.status_code == 200 and streamed["Content-Type"] == "text/event-stream", path
-        streamed.close()  # what the server does once the response is over
+        close_like_the_server(streamed)
         assert running(alice.pk) == 0
 
 
