@@ -99,7 +99,10 @@ def trl_run(method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
 
 # -- latency during a job ----------------------------------------------------------------------------
 
-def stream_ms_per_token(engine, tokens: int) -> float:
+def stream_ms_per_token(engine, tokens: int, eos_ids) -> tuple[float, int]:
+    """(ms per token after the first, tokens streamed) of one greedy stream of exactly `tokens`
+    tokens: the demo model ends this answer after ~15 tokens, so its end-of-turn tokens are banned
+    (logit_bias) to make every stream as long on both sides."""
     from inference.engine.types import GenerationRequest, SamplingParams
 
     stamps, done = [], threading.Event()
@@ -112,17 +115,24 @@ def stream_ms_per_token(engine, tokens: int) -> float:
 
     engine.submit(GenerationRequest(request_id=f"lat-{time.time_ns()}", base="b",
                                     messages=({"role": "user", "content": "Tell me about cats and dogs."},),
-                                    params=SamplingParams(temperature=0, max_tokens=tokens)), on_event)
+                                    params=SamplingParams(temperature=0, max_tokens=tokens,
+                                                          logit_bias=tuple((i, -100.0) for i in sorted(eos_ids)))),
+                  on_event)
     done.wait(120)
-    return (stamps[-1] - stamps[0]) * 1000 / max(len(stamps) - 1, 1)
+    return (stamps[-1] - stamps[0]) * 1000 / max(len(stamps) - 1, 1), len(stamps)
 
 
 def latency(engine, train, valid, rounds, tmp) -> dict:
     from inference.engine.types import AdapterRef, FineTuneRequest, FineTuneStage, LoraSpec
 
-    idle, during = [], []
+    from inference.engine.checkpoint import inspect_checkpoint
+
+    eos_ids = inspect_checkpoint(str(DEMO_DIRS["Llama-3.1-8b"])).eos_token_ids
+    idle, during, deltas = [], [], []
     for _ in range(rounds):
-        idle.append(stream_ms_per_token(engine, 64))
+        ms, n = stream_ms_per_token(engine, 64, eos_ids)
+        idle.append(ms)
+        deltas.append(n)
         events, started = [], threading.Event()
         req = FineTuneRequest(job_id=f"lat-job-{time.time_ns()}", base="b", source=AdapterRef("m", 0, ""),
                               dest_revision=1, dest_path=f"{tmp}/lat-{time.time_ns()}",
@@ -130,14 +140,17 @@ def latency(engine, train, valid, rounds, tmp) -> dict:
                               supervised_validation=tuple(valid), lora=LoraSpec(rank=8, alpha=16.0, dropout=0.1), seed=0)
         future = engine.finetune(req, lambda e: (events.append(e), started.set() if e.type == "metrics" else None))
         started.wait(120)  # the job is past its set-up: training slices from now on
-        during.append(stream_ms_per_token(engine, 64))
+        ms, n = stream_ms_per_token(engine, 64, eos_ids)
+        during.append(ms)
+        deltas.append(n)
         engine.cancel_finetune(req.job_id)
         try:
             future.result(120)
         except Exception:
             pass
     return {"idle_ms_per_token": statistics.median(idle), "during_job_ms_per_token": statistics.median(during),
-            "ratio": statistics.median(during) / statistics.median(idle), "rounds": rounds}
+            "ratio": statistics.median(during) / statistics.median(idle), "rounds": rounds,
+            "ratios_per_round": [d / i for i, d in zip(idle, during)], "deltas_per_stream": [min(deltas), max(deltas)]}
 
 
 def main() -> None:
@@ -159,6 +172,7 @@ def main() -> None:
     epochs = 1 if args.quick else 6
     plans = [("supervised", SFT_FILE, 2e-3, 0.1), ("dpo", DPO_FILE, 2e-3, 0.1)]
     results = {"load_average": os.getloadavg(), "epochs": epochs, "batch_size": 4}
+    print(f"load average at the start: {results['load_average']}", flush=True)
     for method, path, lr, beta in ([] if args.latency_only else plans):
         train, valid = load_split(path)
         first = ours(engine, method, train, valid, epochs, 4, lr, beta, tmp)
@@ -173,8 +187,11 @@ def main() -> None:
     results["latency"] = latency(engine, train, valid, 2 if args.quick else 5, tmp)
     lat = results["latency"]
     print(f"chat stream: idle {lat['idle_ms_per_token']:.2f} ms/token, during a job {lat['during_job_ms_per_token']:.2f} "
-          f"ms/token: {lat['ratio']:.2f}x (median of {lat['rounds']} alternating rounds)")
+          f"ms/token: {lat['ratio']:.2f}x (median of {lat['rounds']} alternating rounds; per round "
+          + " ".join(f"{r:.2f}x" for r in lat["ratios_per_round"])
+          + f"; {lat['deltas_per_stream'][0]}-{lat['deltas_per_stream'][1]} text deltas per stream)")
     results["load_average_end"] = os.getloadavg()
+    print(f"load average at the end: {results['load_average_end']}")
     OUT.mkdir(exist_ok=True)
     (OUT / "finetune.json").write_text(json.dumps(results, indent=2))
     engine.shutdown()

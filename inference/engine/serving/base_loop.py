@@ -7,7 +7,7 @@ decode step for every running row. Other threads only talk to it through `submit
 
 Fine-tuning jobs run one at a time, in submission order, after any reward training (those are short
 and a user waits on them). While requests are decoding, a job gets at most a third of the thread's
-time (JOB_DEBT_PER_SECOND); with nothing decoding it runs slice after slice.
+time (job_pacing.py); with nothing decoding it runs slice after slice.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import torch
 
 from ..lora.manager import AdapterCache
 from .batch import Join, RunningBatch
+from .job_pacing import JobPacer
 from ..checkpoint import Checkpoint, CheckpointInfo, load_checkpoint
 from ..config import EngineConfig
 from ..errors import CheckpointError, EngineError, EngineUnavailable, FineTuneCancelled, QueueFull
@@ -36,10 +37,6 @@ from ..types import TextDelta
 
 logger = logging.getLogger(__name__)
 
-# While requests decode, a fine-tuning job's slice of d seconds waits for this many times d seconds of
-# decode steps: a job takes at most a third of the thread's time then, so a stream keeps at least two
-# thirds of its idle speed (issue target: no worse than 2x per token; bench/finetune.py measures it).
-JOB_DEBT_PER_SECOND = 2.0
 
 class BaseModelLoop:
     """One engine loop thread per base model (lazy: the weights load on the thread itself)."""
@@ -55,7 +52,7 @@ class BaseModelLoop:
         self._commands: list[Callable[[], None]] = []
         self._trainings: deque[TrainingSession] = deque()
         self._jobs: deque[FineTuneSession] = deque()
-        self._job_debt = 0.0  # engine thread: seconds of job slices not yet matched by decode time
+        self._pacer = JobPacer()  # engine thread only
         self._active: set[str] = set()  # request ids submitted and not yet closed
         self._waiting = 0  # submitted, not yet running (QueueFull counts these)
         self._stopping = False
@@ -230,9 +227,7 @@ class BaseModelLoop:
         if len(self.batch):
             started = time.perf_counter()
             self._decode_step()
-            self._job_debt = max(0.0, self._job_debt - (time.perf_counter() - started))
-        else:
-            self._job_debt = 0.0
+            self._pacer.decoded(time.perf_counter() - started)
 
     # -- admission: prefill and merge ------------------------------------------------------------
 
@@ -451,11 +446,12 @@ class BaseModelLoop:
         """One slice of the oldest job, unless streams are owed decode time for earlier slices."""
         with self._cv:
             job = self._jobs[0] if self._jobs else None
-        if job is None or (len(self.batch) and self._job_debt > 0):
+        decoding = len(self.batch) > 0
+        if job is None or not self._pacer.may_run(decoding):
             return
         started = time.perf_counter()
         done = job.step(self.adapters, self.checkpoint.tokenizer, self.checkpoint.context_length)
-        self._job_debt += JOB_DEBT_PER_SECOND * (time.perf_counter() - started)
+        self._pacer.ran_slice(time.perf_counter() - started, decoding)
         if done:
             with self._cv:
                 self._jobs.popleft()
