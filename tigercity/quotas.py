@@ -1,5 +1,5 @@
 """Per-user caps: what one account may hold (API keys, models, stored adapter bytes) and run at once
-(trainings). Every cap is a setting of settings.TIGER (environment: TIGER_<name>, README: Configuration)
+(generations, trainings). Every cap is a setting of settings.TIGER (environment: TIGER_<name>, README: Configuration)
 and an exceeded one is answered with the one error object below, which names the cap and its value.
 
 A feature with a cap of its own (fine-tuning jobs, uploaded files) adds a Quota here and calls
@@ -91,6 +91,8 @@ _lock = threading.Lock()
 API_KEYS = Quota("MAX_KEYS_PER_USER", "active API keys", "too_many_api_keys",
                  advice="Revoke one you no longer use.")
 MODELS = Quota("MAX_MODELS_PER_USER", "models", "too_many_models", advice="Delete one you no longer use.")
+GENERATIONS = Quota("MAX_CONCURRENT_GENERATIONS", "generations running at once", "too_many_concurrent_generations",
+                    status=429, advice="Wait for one to finish.")
 TRAININGS = Quota("MAX_TRAININGS_PER_USER", "trainings running or waiting", "too_many_trainings", status=429,
                   advice="Wait for one to finish.")
 ADAPTER_BYTES = Quota("MAX_ADAPTER_BYTES_PER_USER", "stored adapter weights, in bytes",

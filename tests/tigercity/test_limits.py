@@ -41,13 +41,15 @@ def test_the_budget_is_per_user_whatever_the_number_of_keys(alice, bob, make_key
 
 def test_too_many_concurrent_generations_of_one_user_is_429(alice, settings):
     from inference.admission import acquire_slot, running
-    from tigercity.errors import RateLimited
+    from tigercity.quotas import QuotaExceeded
 
     settings.TIGER = {**settings.TIGER, "MAX_CONCURRENT_GENERATIONS": 2}
     releases = [acquire_slot(alice.pk), acquire_slot(alice.pk)]
-    with pytest.raises(RateLimited) as caught:
+    with pytest.raises(QuotaExceeded) as caught:
         acquire_slot(alice.pk)
+    assert (caught.value.status, caught.value.code) == (429, "too_many_concurrent_generations")
     assert caught.value.headers["Retry-After"] == "1"
+    assert "TIGER_MAX_CONCURRENT_GENERATIONS is 2" in caught.value.message
     releases[0]()
     releases[0]()  # giving a slot back twice gives back one
     assert running(alice.pk) == 1
