@@ -1,4 +1,12 @@
-"""A training run inside a base's engine thread, one unit of work between two decode steps."""
+"""Trainings inside a base's engine thread, one unit of work between two decode steps.
+
+`AdapterSession` is what reward trainings (`TrainingSession`) and fine-tuning jobs
+(`FineTuneSession`) share: the source revision is loaded under a FRESH adapter name (never the
+cached one: generations of that revision keep running on its weights) and trained in place; on
+success the new revision is written to `dest_path` (atomically) and the adapter cached as
+(source.key, dest_revision); on any error, cancel or shutdown it is deleted, so nothing on disk
+changed and the model stays at its source revision. The future gets the result or the exception.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,16 +18,14 @@ from ..types import AdapterRef, TrainingRequest, TrainingResult
 logger = logging.getLogger(__name__)
 
 
-class TrainingSession:
-    """Drives one `training.RewardUpdate` to its end and registers the revision it writes.
+class AdapterSession:
+    """The lifecycle of one training of a detached adapter. Subclasses make the job (`_make_job`:
+    an object with `step() -> bool` and `result`) and say what completion does (`_complete`)."""
 
-    The source revision is loaded under a FRESH adapter name (never the cached one: generations of
-    that revision keep running on its weights). When the job changed the weights, storage writes
-    them to `dest_path` and the adapter is cached as (source.key, dest_revision); otherwise, or on
-    any error, it is deleted. The future gets the TrainingResult or the exception."""
+    kind = "training"  # in log messages
 
-    def __init__(self, req: TrainingRequest, future: Future):
-        self.req = req
+    def __init__(self, req, future: Future):
+        self.req = req  # .source, .lora, .dest_path, .dest_revision
         self.future = future
         self._job = None
         self._adapter_name: str | None = None
@@ -27,13 +33,19 @@ class TrainingSession:
     def step(self, adapters: AdapterCache, tokenizer, context_length: int) -> bool:
         """Do one unit of work; True once the future is resolved. Never raises."""
         try:
+            self._check_cancelled()
             if self._job is None:
-                return self._start(adapters, tokenizer, context_length)
+                if not self.future.set_running_or_notify_cancel():
+                    return True  # the caller cancelled before it started
+                self._adapter_name = adapters.load_detached(self.req.source, spec=self.req.lora)
+                self._job = self._make_job(adapters, tokenizer, context_length)
+                return False
             if not self._job.step():
                 return False
-            self._complete(adapters, self._job.result)
+            self._complete(adapters)
         except Exception as e:
-            logger.exception("training %s failed", self.req.request_id)
+            if not self._expected(e):
+                logger.exception("%s %s failed", self.kind, self._label())
             self._discard(adapters)
             if not self.future.done():
                 self.future.set_exception(e)
@@ -44,34 +56,39 @@ class TrainingSession:
         return True
 
     def abort(self, adapters: AdapterCache | None, error: BaseException) -> None:
-        """Give up (engine shutting down): drop the adapter and fail the future."""
+        """Give up (cancelled while queued, or the engine shutting down): drop the adapter and fail
+        the future."""
         if adapters is not None:
             self._discard(adapters)
         if not self.future.done():
             self.future.set_exception(error)
 
-    def _start(self, adapters: AdapterCache, tokenizer, context_length: int) -> bool:
-        if not self.future.set_running_or_notify_cancel():
-            return True  # the caller cancelled before it started
-        from .reward_update import RewardUpdate  # the training engineer's module; imported when needed
+    # -- for subclasses ------------------------------------------------------------------------
 
-        self._adapter_name = adapters.load_detached(self.req.source, spec=self.req.lora)
-        self._job = RewardUpdate(
-            adapters.peft_model, tokenizer, self._adapter_name, self.req.groups, self.req.params, context_length
-        )
+    def _make_job(self, adapters: AdapterCache, tokenizer, context_length: int):
+        raise NotImplementedError
+
+    def _complete(self, adapters: AdapterCache) -> None:
+        raise NotImplementedError
+
+    def _check_cancelled(self) -> None:
+        """Raise to stop the session at this unit (nothing by default)."""
+
+    def _expected(self, error: Exception) -> bool:
+        """Whether an error ends the session without being logged as a failure."""
         return False
 
-    def _complete(self, adapters: AdapterCache, result: TrainingResult) -> None:
-        if result.changed:
-            from ..lora.saving import write_revision
+    def _label(self) -> str:
+        raise NotImplementedError
 
-            write_revision(adapters.peft_model, self._adapter_name, self.req.dest_path)
-            ref = AdapterRef(key=self.req.source.key, revision=self.req.dest_revision, path=self.req.dest_path)
-            adapters.adopt(ref, self._adapter_name)
-            self._adapter_name = None  # the cache owns it now
-        else:
-            self._discard(adapters)
-        self.future.set_result(result)
+    def _keep(self, adapters: AdapterCache) -> None:
+        """Write the trained adapter as the new revision and hand it to the cache."""
+        from ..lora.saving import write_revision
+
+        write_revision(adapters.peft_model, self._adapter_name, self.req.dest_path)
+        ref = AdapterRef(key=self.req.source.key, revision=self.req.dest_revision, path=self.req.dest_path)
+        adapters.adopt(ref, self._adapter_name)
+        self._adapter_name = None  # the cache owns it now
 
     def _discard(self, adapters: AdapterCache) -> None:
         if self._adapter_name is not None:
@@ -79,4 +96,29 @@ class TrainingSession:
             try:
                 adapters.drop(name)
             except Exception:
-                logger.exception("could not delete training adapter %s", name)
+                logger.exception("could not delete %s adapter %s", self.kind, name)
+
+
+class TrainingSession(AdapterSession):
+    """Drives one `training.RewardUpdate` to its end. When it left the weights unchanged, nothing is
+    written and the adapter is deleted."""
+
+    def __init__(self, req: TrainingRequest, future: Future):
+        super().__init__(req, future)
+
+    def _label(self) -> str:
+        return self.req.request_id
+
+    def _make_job(self, adapters: AdapterCache, tokenizer, context_length: int):
+        from .reward_update import RewardUpdate  # the training engineer's module; imported when needed
+
+        return RewardUpdate(adapters.peft_model, tokenizer, self._adapter_name, self.req.groups, self.req.params,
+                            context_length)
+
+    def _complete(self, adapters: AdapterCache) -> None:
+        result: TrainingResult = self._job.result
+        if result.changed:
+            self._keep(adapters)
+        else:
+            self._discard(adapters)
+        self.future.set_result(result)
