@@ -72,16 +72,13 @@ def failure_body(event: Failed) -> dict:
     return error_body(500, event.message, code=event.code)
 
 
-class V1Answer:
-    """POST /v1/generate_response without streaming: no frames; `result()` once the events are read.
-    With a reasoning `parser`, the thinking goes to message.reasoning_content."""
+class Collected:
+    """A generation read to its end, frameless: each choice's text pieces, logprob tokens and finish
+    reason, the usage, or the failure. The JSON answers (v1 and OpenAI) build their bodies from it."""
 
-    def __init__(self, request: GenerationRequest, model_id: str, revision: int, parser=None):
-        self.head = {"id": request.request_id, "model": model_id, "revision": revision}
-        self.texts: dict[int, list[str]] = {i: [] for i in range(request.params.n)}
-        self.tokens: dict[int, list] = {i: [] for i in range(request.params.n)}
-        self.logprobs = request.params.logprobs is not None
-        self.parser = parser
+    def __init__(self, n: int):
+        self.texts: dict[int, list[str]] = {i: [] for i in range(n)}
+        self.tokens: dict[int, list] = {i: [] for i in range(n)}
         self.reasons: dict[int, str] = {}
         self.totals: dict | None = None
         self.error: dict | None = None
@@ -102,6 +99,17 @@ class V1Answer:
     def failed(self, event: Failed) -> list:
         self.error = failure_body(event)
         return []
+
+
+class V1Answer(Collected):
+    """POST /v1/generate_response without streaming: no frames; `result()` once the events are read.
+    With a reasoning `parser`, the thinking goes to message.reasoning_content."""
+
+    def __init__(self, request: GenerationRequest, model_id: str, revision: int, parser=None):
+        super().__init__(request.params.n)
+        self.head = {"id": request.request_id, "model": model_id, "revision": revision}
+        self.logprobs = request.params.logprobs is not None
+        self.parser = parser
 
     def result(self) -> tuple[int, dict]:
         """(status, body): the whole answer, or the error object."""
@@ -182,33 +190,12 @@ class OpenAIChat:
         return structured.parse_tool_call(content, self.tools) if self.tools else None
 
 
-class OpenAIAnswer(OpenAIChat):
+class OpenAIAnswer(OpenAIChat, Collected):
     """chat.completion, read to its end: no frames; `result()` gives (status, body)."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.texts = {i: [] for i in range(self.n)}
-        self.tokens = {i: [] for i in range(self.n)}
-        self.reasons: dict[int, str] = {}
-        self.totals: dict | None = None
-        self.error: dict | None = None
-
-    def delta(self, event: TextDelta) -> list:
-        self.texts[event.index].append(event.text)
-        self.tokens[event.index].extend(event.logprobs)
-        return []
-
-    def finished(self, event: Finished) -> list:
-        self.reasons[event.index] = FINISH_REASONS[event.finish_reason]
-        return []
-
-    def done(self, event: Done) -> list:
-        self.totals = usage(event)
-        return []
-
-    def failed(self, event: Failed) -> list:
-        self.error = failure_body(event)
-        return []
+        OpenAIChat.__init__(self, *args, **kwargs)
+        Collected.__init__(self, self.n)
 
     def result(self) -> tuple[int, dict]:
         if self.error is not None:
