@@ -2,7 +2,7 @@
 
 Every runtime implements runtime_interface.RuntimeInterface: start a generation and read its events
 (a stream.GenerationStream, which also cancels it), train, create an adapter directory, report status,
-and for dataset jobs: count a dataset's tokens, start a fine-tuning job (`finetune(request, on_event)`
+count a prompt's tokens, and for dataset jobs: count a dataset's tokens, start a fine-tuning job (`finetune(request, on_event)`
 -> a concurrent Future, progress pushed to `on_event` from any thread) and cancel it. Those are
 synchronous: the job runner calls them from its own thread (inference/finetune_runner.py).
 The embedded runtime drives an engine beside this server; the Ray runtime (inference/serve) sends the
@@ -65,6 +65,9 @@ class EmbeddedRuntime:
     def context_length(self, base: str) -> int:
         return self.engine().context_length(base)
 
+    def count_prompt_tokens(self, base: str, messages: list[dict]) -> int:
+        return self.engine().count_prompt_tokens(base, messages)
+
     def finetune(self, request: FineTuneRequest, on_event):
         """Queue a job on its base's engine; a concurrent Future of its FineTuneResult (blocking call)."""
         return self.engine().finetune(request, on_event)
@@ -111,6 +114,9 @@ class DisabledRuntime:
         raise self._refusal()
 
     def context_length(self, base: str) -> int:
+        raise self._refusal()
+
+    def count_prompt_tokens(self, base: str, messages: list[dict]) -> int:
         raise self._refusal()
 
     def finetune(self, request: FineTuneRequest, on_event):

@@ -35,6 +35,9 @@ class RuntimeInterface(Protocol):
     def context_length(self, base: str) -> int:
         """Blocking: the base model's context length in tokens."""
 
+    def count_prompt_tokens(self, base: str, messages: list[dict]) -> int:
+        """Blocking: tokens of `messages` rendered with `base`'s chat template (as a generation's prompt)."""
+
     def finetune(self, request: FineTuneRequest, on_event) -> Future:
         """Blocking: queue a fine-tuning job on its base's engine; `on_event` gets FineTuneEvents from any
         thread; the Future resolves to a FineTuneResult (revision written) or raises (nothing written)."""

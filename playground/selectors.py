@@ -44,6 +44,12 @@ def history_before(message: Message) -> list[dict]:
     return turns
 
 
+def conversation_turns(conversation: Conversation) -> list[dict]:
+    """Every turn of the conversation, oldest first, as messages (the system prompt is not among them)."""
+    rows = conversation.messages.order_by("created_at", "id").values_list("role", "content")
+    return [{"role": role, "content": content} for role, content in rows]
+
+
 def last_trained(*, owner) -> dict[int, object]:
     """{model pk: when its weights last changed} for the owner's models that were ever trained."""
     rows = (TrainingRun.objects.filter(model__owner=owner, changed=True)

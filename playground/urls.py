@@ -27,6 +27,7 @@ urlpatterns = [
     path("datasets/<str:file_id>/delete/", datasets.dataset_delete, name="dataset-delete"),
     path("chat/", chat.chat, name="chat"),
     path("chat/send/", chat.chat_send, name="chat-send"),
+    path("chat/count/", chat.chat_count, name="chat-count"),
     path("chat/<int:pk>/", chat.chat, name="conversation"),
     path("chat/<int:pk>/answer/", chat.chat_answer, name="chat-answer"),
     path("chat/<int:pk>/turns/", chat.chat_turns, name="chat-turns"),

@@ -186,6 +186,10 @@ class FakeRuntime:
     def context_length(self, base) -> int:
         return 1024
 
+    def count_prompt_tokens(self, base, messages) -> int:
+        """A token per word, as FakeEngine counts."""
+        return sum(len(m["content"].split()) for m in messages)
+
     def finetune(self, request, on_event) -> Future:
         return FakeEngine().finetune(request, on_event)
 

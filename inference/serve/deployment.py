@@ -186,6 +186,9 @@ class EngineDeployment:
     async def context_length(self, base: str) -> int:
         return await asyncio.to_thread(self.engine.context_length, base)
 
+    async def count_prompt_tokens(self, base: str, messages: list) -> int:
+        return await asyncio.to_thread(self.engine.count_prompt_tokens, base, messages)
+
     async def dataset_tokens(self, base: str, examples: list) -> list[int]:
         return await asyncio.to_thread(self.engine.dataset_tokens, base, examples)
 

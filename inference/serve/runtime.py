@@ -105,6 +105,9 @@ class RayRuntime:
     def context_length(self, base: str) -> int:
         return self._handle(base).context_length.remote(base).result(timeout_s=self.timeout)
 
+    def count_prompt_tokens(self, base: str, messages: list[dict]) -> int:
+        return self._handle(base).count_prompt_tokens.remote(base, list(messages)).result(timeout_s=self.timeout)
+
     def dataset_tokens(self, base: str, examples) -> list[int]:
         return self._handle(base).dataset_tokens.remote(base, list(examples)).result(timeout_s=self.timeout)
 

@@ -18,6 +18,7 @@ from inference import selectors as model_selectors
 from inference.catalog import base_model
 from inference.validation import GenerateSerializer, MessageSerializer
 from playground import selectors, services
+from playground.prompt_tokens import prompt_fit, too_long
 from playground.forms import api_body
 from playground.models import Message
 from playground.views.common import error_text, field_errors, inline, model_event, post_login_required, render_error
@@ -59,11 +60,18 @@ def chat(request, pk: int | None = None):
     return TemplateResponse(request, "playground/chat.html", context)
 
 
-def _message_text(raw: str) -> str:
+def _message_text(raw: str, role: str = "user") -> str:
     """The content as the API validates it (length limit), or the API's message."""
-    serializer = MessageSerializer(data={"role": "user", "content": raw})
+    serializer = MessageSerializer(data={"role": role, "content": raw})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data["content"]
+
+
+def _own_conversation(user, raw_id: str):
+    """The user's conversation named by a form field ("" or not a number: a new one, None)."""
+    if raw_id.isascii() and raw_id.isdigit():
+        return selectors.conversation_get(owner=user, pk=int(raw_id))
+    return None
 
 
 SETTINGS_FIELDS = {"floats": ("temperature", "top_p"), "ints": ("max_tokens",)}
@@ -97,12 +105,14 @@ def chat_send(request):
         if not content.strip():
             raise InvalidRequest("Write a message first.", param="content")
         model = model_selectors.model_get(owner=request.user, ref=request.POST.get("model", ""))
-        system_prompt = request.POST.get("system_prompt", "")
+        system_prompt = _message_text(request.POST.get("system_prompt", ""), role="system")
         key = model.api_id
         sampling = _settings(request.POST, model=key, content=content)  # before anything is saved
-        raw_id = request.POST.get("conversation", "")
-        if raw_id.isascii() and raw_id.isdigit():
-            conversation = selectors.conversation_get(owner=request.user, pk=int(raw_id))
+        conversation = _own_conversation(request.user, request.POST.get("conversation", ""))
+        fit = prompt_fit(model=model, system_prompt=system_prompt, history=[], draft=content)
+        if not fit.fits:
+            return JsonResponse({"errors": {"content": too_long(fit, model_name=model.name)}}, status=400)
+        if conversation is not None:
             services.conversation_configure(conversation=conversation, model=key, system_prompt=system_prompt,
                                             settings=sampling)
         else:
@@ -119,6 +129,28 @@ def chat_send(request):
     response["X-Conversation-Id"] = str(conversation.pk)
     response["X-Conversation-Url"] = reverse("conversation", args=[conversation.pk])
     return response
+
+
+@post_login_required
+def chat_count(request):
+    """The tokens the conversation would take with the draft, against the model's context (the live count).
+
+    {"tokens", "minimum", "context", "fits", "drops_turns"} (playground/prompt_tokens.py), and "refusal" (why
+    sending is refused) when it does not fit; errors as
+    {"error": message} with their status.
+    """
+    try:
+        content = _message_text(request.POST.get("content", ""))
+        system_prompt = _message_text(request.POST.get("system_prompt", ""), role="system")
+        model = model_selectors.model_get(owner=request.user, ref=request.POST.get("model", ""))
+        conversation = _own_conversation(request.user, request.POST.get("conversation", ""))
+        history = selectors.conversation_turns(conversation) if conversation else []
+        fit = prompt_fit(model=model, system_prompt=system_prompt, history=history, draft=content)
+    except (Exception, serializers.ValidationError) as exc:  # describe() logs anything unexpected
+        status, message = error_text(exc)
+        return JsonResponse({"error": message}, status=status)
+    refusal = {} if fit.fits else {"refusal": too_long(fit, model_name=model.name)}
+    return JsonResponse({**fit.as_json(), **refusal})
 
 
 @post_login_required

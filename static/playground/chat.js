@@ -106,6 +106,50 @@
   document.addEventListener("tiger:session-ended", function () { keepDraft(); setBusy(false); });
   restoreDraft();
 
+  /* The live token count: the engine counts the conversation and the draft with the model's chat template
+   * (POST chat/count/, a moment after the typing stops); a message that cannot fit is refused before sending. */
+  const counter = document.getElementById("token-count");
+  let fit = null;  /* the last count, with the draft it was for */
+  let countTimer = null;
+  let countSequence = 0;
+  function showCount(result, draft) {
+    fit = result && result.context ? Object.assign({ draft: draft }, result) : null;
+    counter.classList.toggle("is-over", Boolean(fit && !fit.fits));
+    counter.removeAttribute("data-draft");
+    if (!fit) { counter.textContent = result && result.error ? "Tokens not counted: " + result.error : ""; return; }
+    let text = fit.tokens + " / " + fit.context + " tokens";
+    if (!fit.fits) {
+      text = fit.refusal;
+    } else if (fit.drops_turns) {
+      text += " · the oldest turns will be left out";
+    }
+    counter.textContent = text;
+    counter.setAttribute("data-draft", draft);
+  }
+  function countTokens() {
+    clearTimeout(countTimer);
+    const draft = input.value;
+    if (!draft.trim() && !conversationInput.value) { showCount(null, draft); return; }
+    countTimer = setTimeout(function () {
+      const sequence = ++countSequence;
+      const form = new FormData();
+      form.append("conversation", conversationInput.value);
+      form.append("model", picker.value);
+      form.append("system_prompt", fields.system.value);
+      form.append("content", draft);
+      tigerPost(root.getAttribute("data-count-url"), form).then(function (result) {
+        if (sequence !== countSequence || result.sessionEnded || result.status === 0) return;
+        let data = null;
+        try { data = JSON.parse(result.text); } catch (e) { data = null; }
+        showCount(data, draft);
+      });
+    }, 300);
+  }
+  input.addEventListener("input", countTokens);
+  fields.system.addEventListener("input", countTokens);
+  picker.addEventListener("change", countTokens);
+  countTokens();
+
   function setBusy(busy) {
     sendButton.disabled = busy;
     stopButton.hidden = !busy;
@@ -179,6 +223,11 @@
   function send() {
     const content = input.value;
     if (!content.trim() || running) return;
+    if (fit && !fit.fits && fit.draft === content) {  /* counted too long: refused before anything is saved */
+      announce(counter.textContent);
+      input.focus();
+      return;
+    }
     setBusy(true);
     const form = new FormData();
     form.append("conversation", conversationInput.value);
@@ -191,6 +240,13 @@
       let errors = null;
       if (result.status === 400) {
         try { errors = JSON.parse(result.text).errors; } catch (e) { errors = null; }
+      }
+      if (errors && errors.content) {  /* the message itself: too long for the model's context */
+        setBusy(false);
+        counter.textContent = errors.content;
+        counter.classList.add("is-over");
+        announce(errors.content);
+        return;
       }
       if (errors) {
         setBusy(false);
@@ -216,6 +272,7 @@
       }
       try { localStorage.removeItem(draftKey()); localStorage.removeItem("tiger:draft:" + root.getAttribute("data-user") + ":new"); } catch (e) { /* storage off */ }
       input.value = "";
+      showCount(null, "");
       generate();
     });
   }
@@ -331,6 +388,7 @@
       }
       scrollToEnd();
       setBusy(false);
+      countTokens();
       announce(reason === "cancelled" ? "Stopped." : "Answer complete.");
     });
   }

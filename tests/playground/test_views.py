@@ -41,6 +41,14 @@ class RevisionWritingRuntime(FakeRuntime):
         return await super().train(request)
 
 
+@pytest.fixture(autouse=True)
+def counting(monkeypatch):
+    """The chat counts a message's tokens before saving it: a token per word here (FakeRuntime)."""
+    fake = FakeRuntime()
+    monkeypatch.setattr("playground.prompt_tokens.get_runtime", lambda: fake)
+    return fake
+
+
 @pytest.fixture
 def runtime(monkeypatch):
     fake = RevisionWritingRuntime()
