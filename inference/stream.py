@@ -12,6 +12,7 @@ from inference.engine.types import TERMINAL_KINDS, Event
 from tigercity.failpoints import hold, taken
 
 HOLD_POINT = "stream_hold_after_first_token"  # tests: the reader gets one token, then waits to be cancelled
+RELEASE_POINT = "stream_release_hold"  # ... or released: the rest of the answer follows
 
 
 class GenerationStream:
@@ -43,7 +44,7 @@ class GenerationStream:
             first_text = first_text and not (event.kind == "delta" and event.text)
             yield event
             if held:
-                await hold()
+                await hold(release=RELEASE_POINT)
 
     def cancel(self) -> None:
         """Stop generating (a client went away); harmless once finished."""

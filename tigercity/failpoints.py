@@ -16,6 +16,7 @@ import os
 import signal
 
 HOLD_LIMIT_S = 600.0  # a leak guard only: an armed hold that nobody cancels lets its generation go on
+RELEASE_POLL_S = 0.05  # how often a held task looks for its release (a file the test writes)
 
 
 def taken(name: str) -> bool:
@@ -39,6 +40,13 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-async def hold() -> None:
-    """Wait here until the surrounding task is cancelled (a taken hold point)."""
-    await asyncio.sleep(HOLD_LIMIT_S)
+async def hold(release: str = "") -> None:
+    """Wait here until the surrounding task is cancelled (a taken hold point), or until the point `release`
+    is armed: then the held work goes on (a test that checks what happens after the hold, not just Stop)."""
+    if not release:
+        await asyncio.sleep(HOLD_LIMIT_S)
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HOLD_LIMIT_S
+    while loop.time() < deadline and not taken(release):
+        await asyncio.sleep(RELEASE_POLL_S)

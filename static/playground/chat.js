@@ -298,6 +298,9 @@
     messages.insertBefore(note, before);
   }
 
+  /* The generation of this conversation's answer goes on if the page reloads: the reloaded page attaches. */
+  function resumeKey() { return "chat-" + conversationInput.value; }
+
   function generate(dropped) {
     dropped = dropped || 0;
     const stream = streamingBubble();
@@ -309,10 +312,40 @@
       temperature: TigerSocket.number(fields.temperature),
       top_p: TigerSocket.number(fields.top_p),
       max_tokens: TigerSocket.number(fields.max_tokens),
+      resume: resumeKey(),
     };
     Object.keys(request).forEach(function (k) { if (request[k] === undefined) delete request[k]; });
     running = stream;
-    stream.id = socket.generate(request, {
+    stream.id = socket.generate(request, follow(stream, request, dropped));
+  }
+
+  /* Reloaded while the answer was being written: follow it (what was written so far, then the rest); the
+   * "no answer was saved" marker shows only when the server has nothing to follow. */
+  function reattach(marker) {
+    const stream = streamingBubble();
+    marker.before(stream.bubble);
+    running = stream;
+    setBusy(true);
+    announce("Reattaching to the answer being written…");
+    const handlers = follow(stream, null, 0);
+    const started = handlers.start;
+    stream.id = socket.attach(resumeKey(), Object.assign(handlers, {
+      start: function (event) { marker.remove(); started(event); },
+      error: function (event) {
+        if ((event.error || {}).code !== "generation_not_found") { fail(stream, event.error.message); return; }
+        stream.bubble.remove();
+        running = null;
+        setBusy(false);
+        marker.hidden = false;
+        announce("");
+      },
+    }));
+  }
+
+  /* The socket handlers of one answer. `request` is what was asked (null for a reattached answer): with
+   * it, an answer refused for the context's length is asked again without the oldest exchange. */
+  function follow(stream, request, dropped) {
+    return {
       start: function (event) {
         stream.model = event.model;
         stream.revision = String(event.revision);
@@ -331,7 +364,7 @@
       cancelled: function () { save(stream, "cancelled"); },
       error: function (event) {
         const error = event.error || {};
-        const left = request.messages.filter(function (m) { return m.role !== "system"; }).length;
+        const left = request ? request.messages.filter(function (m) { return m.role !== "system"; }).length : 0;
         if (error.code === "context_length_exceeded" && left > 1) {
           /* too long for the context: leave out the oldest exchange and ask again */
           stream.bubble.remove();
@@ -344,7 +377,7 @@
         fail(stream, (error.message || "The generation failed.") + hint);
       },
       lost: function (reason) { fail(stream, reason); },
-    });
+    };
   }
 
   function finishBubble(stream) {
@@ -473,5 +506,7 @@
   stopButton.addEventListener("click", function () {
     if (running && running.id) socket.cancel(running.id);
   });
+  const interrupted = messages.querySelector("[data-interrupted]");
+  if (interrupted && conversationInput.value) reattach(interrupted);
   scrollToEnd();
 })();

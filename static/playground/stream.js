@@ -2,7 +2,8 @@
  *
  * One socket per page, opened on first use and reopened after a drop. generate() sends a request and
  * routes the server's events for its id to the given handlers: start, delta, finished, done, cancelled,
- * error; lost() when the socket closes before the generation ended.
+ * error; lost() when the socket closes before the generation ended. attach() follows a resumable
+ * generation that another page (this one before a reload) started.
  */
 (function () {
   "use strict";
@@ -56,16 +57,22 @@
   };
 
   /* Start a generation: `request` is the websocket message without type/id. Returns the id. */
-  TigerSocket.prototype.generate = function (request, handlers) {
+  TigerSocket.prototype.generate = function (request, handlers, type) {
     const id = "g" + Date.now().toString(36) + "-" + (++this.counter);
     this.handlers.set(id, handlers);
-    const payload = JSON.stringify(Object.assign({ type: "generate", id: id }, request));
+    const payload = JSON.stringify(Object.assign({ type: type || "generate", id: id }, request));
     const self = this;
     this.connect().then(function (socket) { socket.send(payload); }, function (error) {
       self.handlers.delete(id);
       if (handlers.lost) handlers.lost(error.message);
     });
     return id;
+  };
+
+  /* Follow a generation started elsewhere with {resume: key} (a page reloaded while it ran): the server
+   * replays its start and frames so far, then the rest, to `handlers`. Returns the id. */
+  TigerSocket.prototype.attach = function (resume, handlers) {
+    return this.generate({ resume: resume }, handlers, "attach");
   };
 
   TigerSocket.prototype.cancel = function (id) {

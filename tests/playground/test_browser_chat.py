@@ -65,3 +65,45 @@ def test_the_token_count_follows_the_draft_and_a_message_that_cannot_fit_is_refu
     assert not page.locator(".turn--failed").count()
     assert int(COUNT.match(counted(page, "Name a colour.")).group(1)) > alone
     assert not page.errors, page.errors
+
+
+def test_a_page_reloaded_while_the_answer_is_written_follows_it_to_the_end(live, page):  # noqa: F811
+    # The server holds the answer after its first token (a hold point, tigercity/failpoints.py) until the test
+    # releases it, so the reload happens while the answer is being written, however fast the machine.
+    url = live.url
+    sign_up(page, url, "mae")
+    page.goto(f"{url}/chat/?model=llama-3.1-8b")
+    page.get_by_text("Settings").click()
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Max tokens").fill("32")
+    live.arm("stream_hold_after_first_token")
+    page.get_by_label("Message", exact=True).fill("Tell me about tigers.")
+    page.get_by_label("Message", exact=True).press("Enter")
+    page.wait_for_function("() => (document.querySelector('article.is-streaming [data-stream]') || {}).textContent",
+                           timeout=180_000)
+    assert not live.armed("stream_hold_after_first_token")  # taken: this answer is held
+    first = page.locator("article.is-streaming [data-stream]").text_content()
+    page.wait_for_url(re.compile(r"/chat/\d+/$"))
+    conversation_url = page.url
+
+    page.reload()
+    # The reloaded page follows the same answer: what was written so far, then Stop and busy as before.
+    page.wait_for_function("(first) => { const s = document.querySelector('article.is-streaming [data-stream]');"
+                           " return s && s.textContent === first; }", arg=first)
+    assert "rev 0" in page.locator("article.is-streaming .turn__who").inner_text()
+    assert not page.locator("[data-interrupted]").count()
+    assert page.get_by_role("button", name="Stop").is_visible()
+    assert page.get_by_label("Max tokens").input_value() == "32"
+    shoot(page, "21-chat-reattached")
+
+    live.arm("stream_release_hold")  # the rest of the answer arrives in the reloaded page, which saves it
+    page.wait_for_function("() => document.querySelectorAll('article.turn--assistant[id^=turn-]').length === 1"
+                           " && !document.querySelector('article.is-streaming')")
+    saved = page.locator("article.turn--assistant[id^=turn-] [data-content]").inner_text()
+    assert saved.startswith(first.strip()) and len(saved) > len(first.strip()), (first, saved)
+    assert page.get_by_role("button", name="Send", exact=True).is_enabled()
+    page.goto(conversation_url)
+    assert page.locator("article.turn--assistant[id^=turn-] [data-content]").inner_text() == saved
+    assert not page.locator("[data-interrupted]").count()
+    shoot(page, "21b-chat-reattached-saved")
+    assert not page.errors, page.errors

@@ -56,3 +56,34 @@ def test_a_hold_point_armed_by_a_file_holds_one_stream_after_its_first_token_unt
     held, free = asyncio.run(main())
     assert held == ["delta", "delta"] and free == ["delta", "delta", "delta", "done"]
     assert not (tmp_path / HOLD_POINT).exists()
+
+
+def test_a_held_stream_goes_on_when_its_release_point_is_armed(tmp_path, monkeypatch):
+    import asyncio
+
+    from inference.engine.types import Done, TextDelta
+    from inference.stream import HOLD_POINT, RELEASE_POINT, GenerationStream
+
+    monkeypatch.setenv("TIGER_FAILPOINT_DIR", str(tmp_path))
+
+    async def main():
+        (tmp_path / HOLD_POINT).touch()
+        stream, seen = GenerationStream("r", asyncio.get_running_loop(), cancel=lambda: None), []
+        for event in (TextDelta(0, "Hi"), TextDelta(0, " there"), Done(prompt_tokens=1, completion_tokens=2)):
+            stream.push(event)
+
+        async def read():
+            async for event in stream:
+                seen.append(event.kind)
+
+        reader = asyncio.create_task(read())
+        while not seen:
+            await asyncio.sleep(0)
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert seen == ["delta"] and not reader.done()  # held
+        (tmp_path / RELEASE_POINT).touch()
+        await asyncio.wait_for(reader, timeout=30)  # released: the rest is read, nothing cancelled
+        assert seen == ["delta", "delta", "done"] and not (tmp_path / RELEASE_POINT).exists()
+
+    asyncio.run(main())

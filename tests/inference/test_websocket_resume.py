@@ -1,0 +1,151 @@
+"""Resumable generations on the chat websocket (inference/resumable.py): a generation started with a
+`resume` key outlives its socket, and another socket of the same user attaches to it.
+
+The hold point (tigercity/failpoints.py) keeps each generation after its first token until the test
+releases it, so "still running when the socket closes" is a state, not a race with the demo model.
+"""
+import asyncio
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from tests.inference.test_websocket import HELLO, receive_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+HOLD, RELEASE = "stream_hold_after_first_token", "stream_release_hold"
+
+
+@pytest.fixture
+def points(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIGER_FAILPOINT_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+async def connect():
+    from inference.consumers import ChatConsumer
+
+    opened = []
+
+    async def open_for(user):
+        communicator = WebsocketCommunicator(ChatConsumer.as_asgi(), "/ws/chat/")
+        communicator.scope["user"] = user
+        connected, _ = await communicator.connect()
+        assert connected
+        opened.append(communicator)
+        return communicator
+
+    yield open_for
+    for communicator in opened:
+        await communicator.disconnect()
+
+
+async def until(predicate):
+    """Wait for a state of the server (a relay task ends within a decode step of its cue)."""
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    assert predicate()
+
+
+def text(frames) -> str:
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+async def test_a_resumable_generation_goes_on_after_its_socket_closes_and_another_socket_follows_it(
+        points, connect, alice):
+    from inference.admission import running
+
+    (points / HOLD).touch()
+    first = await connect(alice)
+    await first.send_json_to({"type": "generate", "id": "a1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 0, "max_tokens": 24, "resume": "chat-7"})
+    start = await first.receive_json_from(timeout=60)
+    delta = await first.receive_json_from(timeout=60)
+    assert start["type"] == "start" and delta["type"] == "delta" and delta["text"]
+    assert not (points / HOLD).exists()  # taken: this generation is held after its first token
+    await first.disconnect()
+    assert running(alice.pk) == 1  # not cancelled with its socket
+
+    second = await connect(alice)
+    await second.send_json_to({"type": "attach", "id": "b1", "resume": "chat-7"})
+    assert await second.receive_json_from(timeout=30) == {**start, "id": "b1"}
+    assert await second.receive_json_from(timeout=30) == {**delta, "id": "b1"}
+    (points / RELEASE).touch()
+    rest = await receive_until(second, "done")
+    assert rest[-1]["type"] == "done" and {f["id"] for f in rest} == {"b1"}
+    assert [f["type"] for f in rest[-2:]] == ["finished", "done"] and text(rest)
+    await until(lambda: running(alice.pk) == 0)
+
+    # The same request again, followed by one socket from start to end: the same greedy answer.
+    third = await connect(alice)
+    await third.send_json_to({"type": "generate", "id": "c1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 0, "max_tokens": 24})
+    assert text(await receive_until(third, "done")) == delta["text"] + text(rest)
+
+
+async def test_attaching_takes_over_and_a_cancel_from_the_new_socket_stops_it(points, connect, alice):
+    (points / HOLD).touch()
+    first = await connect(alice)
+    await first.send_json_to({"type": "generate", "id": "a1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 1.0, "max_tokens": 200, "resume": "chat-8"})
+    assert [(await first.receive_json_from(timeout=60))["type"] for _ in range(2)] == ["start", "delta"]
+    second = await connect(alice)
+    await second.send_json_to({"type": "attach", "id": "b1", "resume": "chat-8"})
+    taken = await first.receive_json_from(timeout=30)
+    assert taken["type"] == "error" and taken["id"] == "a1" and taken["error"]["code"] == "resumed_elsewhere"
+    assert [(await second.receive_json_from(timeout=30))["type"] for _ in range(2)] == ["start", "delta"]
+    await second.send_json_to({"type": "cancel", "id": "b1"})
+    assert (await receive_until(second, "cancelled"))[-1] == {"type": "cancelled", "id": "b1"}
+    assert await first.receive_nothing(timeout=0.2)
+
+
+async def test_nothing_to_attach_another_users_key_and_a_bad_key_are_errors(points, connect, alice, bob):
+    (points / HOLD).touch()
+    first = await connect(alice)
+    await first.send_json_to({"type": "generate", "id": "a1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 1.0, "max_tokens": 200, "resume": "chat-9"})
+    assert [(await first.receive_json_from(timeout=60))["type"] for _ in range(2)] == ["start", "delta"]
+    other = await connect(bob)
+    await other.send_json_to({"type": "attach", "id": "x", "resume": "chat-9"})
+    refused = await other.receive_json_from(timeout=30)
+    assert refused["type"] == "error" and refused["error"]["code"] == "generation_not_found"
+    await other.send_json_to({"type": "attach", "id": "y", "resume": "chat 9!"})
+    bad = await other.receive_json_from(timeout=30)
+    assert bad["error"]["code"] == "invalid_value" and bad["error"]["param"] == "resume"
+    await first.send_json_to({"type": "generate", "id": "a2", "model": "llama-3.1-8b", "messages": HELLO,
+                              "resume": ["not", "a", "string"]})
+    assert (await first.receive_json_from(timeout=30))["error"]["param"] == "resume"
+    await first.send_json_to({"type": "cancel", "id": "a1"})
+    assert (await receive_until(first, "cancelled"))[-1]["type"] == "cancelled"
+
+
+async def test_a_generation_without_a_resume_key_still_ends_with_its_socket(points, connect, alice):
+    from inference.admission import running
+
+    (points / HOLD).touch()
+    first = await connect(alice)
+    await first.send_json_to({"type": "generate", "id": "a1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 1.0, "max_tokens": 200})
+    assert [(await first.receive_json_from(timeout=60))["type"] for _ in range(2)] == ["start", "delta"]
+    await first.disconnect()
+    await until(lambda: running(alice.pk) == 0)
+
+
+async def test_a_stopped_or_finished_generation_that_its_page_saw_end_is_not_offered_again(points, connect, alice):
+    (points / HOLD).touch()
+    first = await connect(alice)
+    await first.send_json_to({"type": "generate", "id": "a1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 1.0, "max_tokens": 200, "resume": "chat-10"})
+    assert [(await first.receive_json_from(timeout=60))["type"] for _ in range(2)] == ["start", "delta"]
+    await first.send_json_to({"type": "cancel", "id": "a1"})
+    assert (await receive_until(first, "cancelled"))[-1]["type"] == "cancelled"
+    await first.send_json_to({"type": "generate", "id": "a2", "model": "llama-3.1-8b", "messages": HELLO,
+                              "max_tokens": 2, "resume": "chat-11"})
+    assert (await receive_until(first, "done"))[-1]["type"] == "done"
+    for key in ("chat-10", "chat-11"):
+        await first.send_json_to({"type": "attach", "id": f"b-{key}", "resume": key})
+        refused = await first.receive_json_from(timeout=30)
+        assert refused.get("error", {}).get("code") == "generation_not_found", refused
