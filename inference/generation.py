@@ -14,7 +14,7 @@ from inference.engine.types import AdapterRef, GenerationRequest, SamplingParams
 from inference.model_interface import ModelInterface
 from inference.models import TunedModel
 from inference.runtime import get_runtime
-from inference.selectors import model_get
+from inference.selectors import model_get, revision_get
 from tigercity.errors import InvalidRequest, Unavailable
 
 
@@ -42,7 +42,8 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, M
         logit_bias=tuple(tuple(pair) for pair in data.get("logit_bias") or ()),
         grammar=None,
     )
-    base, ref = model.base_name, (None if model.lora is None else adapter_ref(model))
+    pinned = pinned_revision(model, data)
+    base, ref = model.base_name, (None if model.lora is None else adapter_ref(model, pinned))
     grammar = constraint_grammar(data)
     if grammar is not None:
         # a reasoning model closes its (then empty) thinking first, so its parser finds the answer
@@ -58,6 +59,17 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, M
         prompt=data.get("prompt"),
     )
     return request, model
+
+
+def pinned_revision(model: ModelInterface, data: dict) -> int | None:
+    """The kept revision `data` asks for (None: the current one); 404 for one that is not kept."""
+    number = data.get("revision")
+    if number is None:
+        return None
+    if model.lora is None:
+        raise InvalidRequest(f"{model.name} is a base model: it has no revisions to choose from.", param="revision",
+                             code="invalid_value")
+    return revision_get(model=model, number=number).number
 
 
 def _message(m: dict) -> dict:

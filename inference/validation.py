@@ -125,6 +125,9 @@ class GenerateSerializer(StrictSerializer):
     reasoning = StrictBooleanField(required=False, default=False,
                                    help_text="Reasoning models: return the thinking in reasoning_content, apart "
                                              "from content (default: the text as generated).")
+    revision = StrictIntegerField(required=False, min_value=0, max_value=2**31 - 1,
+                                  help_text="One of your models: answer with this kept revision's weights "
+                                            "(default: the current revision). Base models have none.")
 
     validate_top_p = GenerationDefaults.validate_top_p
 
