@@ -7,3 +7,6 @@ class ApiKeysConfig(AppConfig):
 
     def ready(self):
         from apikeys import schema  # noqa: F401  (registers the OpenAPI extension)
+        from apikeys import signals
+
+        signals.connect()

@@ -6,10 +6,15 @@ The history lives in Django's cache: per process by default, shared through Redi
 from rest_framework.throttling import SimpleRateThrottle
 
 from apikeys.models import ApiKey
+from tigercity import cache as shared_cache
 
 
 class KeyRateThrottle(SimpleRateThrottle):
     scope = "api_key"
+
+    @property
+    def cache(self):
+        return shared_cache.shared()  # one Redis connection pool per process, not one per request
 
     def get_cache_key(self, request, view):
         """Requests made with a key are throttled per user (the key's owner); anything else is not this

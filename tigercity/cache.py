@@ -41,3 +41,43 @@ def cache_settings(redis_url: str | None, namespace: str) -> dict:
     else:
         default = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     return {"default": {**default, "KEY_PREFIX": namespace}}
+
+
+_shared = None
+
+
+def shared():
+    """One instance of the default cache for the whole process, used from any thread.
+
+    Django's `cache` makes a backend per request context, and a Redis backend opens its connection pool
+    per instance: each API request would connect to Redis anew. redis-py's pool is thread-safe, and
+    local-memory caches of one name share their storage, so one instance serves every request."""
+    global _shared
+    if _shared is None:
+        from django.core.cache import caches
+
+        _shared = caches.create_connection("default")
+    return _shared
+
+
+def in_process(cache) -> bool:
+    """True when reading `cache` is a dictionary look-up in this process (no I/O): then the event loop may
+    read it itself instead of handing the read to a thread."""
+    from django.core.cache.backends.locmem import LocMemCache
+
+    return isinstance(cache, LocMemCache)
+
+
+def _forget_shared(*, setting, **kwargs):
+    global _shared
+    if setting == "CACHES":
+        _shared = None
+
+
+def _connect_setting_changed():
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(_forget_shared, dispatch_uid="tigercity.cache.shared")
+
+
+_connect_setting_changed()

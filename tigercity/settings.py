@@ -104,8 +104,8 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 # The deployment's namespace: the prefix of every cache key, so that two deployments sharing one Redis never
 # share rate-limit buckets.
 NAMESPACE = env_str("TIGER_NAMESPACE", "tigercity")
-# Rate-limit histories are shared by every web process through Redis when there is one (stored as JSON):
-# Redis's only use.
+# Rate-limit histories and the API-key generation (apikeys/key_cache.py) are shared by every web process
+# through Redis when there is one (stored as JSON): Redis's only use.
 CACHES = cache_settings(REDIS_URL, NAMESPACE)
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -190,6 +190,12 @@ TIGER = {
     "DEFAULT_MODEL": env_str("TIGER_DEFAULT_MODEL", "DeepSeek-R1-8b"),
     "SIGNUP": env_bool("TIGER_SIGNUP", True),
     "ENGINE": env_str("TIGER_ENGINE", "embedded"),  # embedded | ray | off
+    # API keys checked once per web process (apikeys/key_cache.py). Revocations reach the other web
+    # processes through the shared cache: on by default with REDIS_URL, or with the embedded engine (one
+    # web process); off for several web processes without Redis. An entry is re-checked after this many
+    # seconds whatever happens (the bound for changes made by another process without Redis).
+    "KEY_CACHE": env_bool("TIGER_KEY_CACHE", bool(REDIS_URL) or env_str("TIGER_ENGINE", "embedded") == "embedded"),
+    "KEY_CACHE_SECONDS": env_int("TIGER_KEY_CACHE_SECONDS", 60, minimum=1),
     # The engine in its own child process (default), or on a thread of this one (one process, but
     # every streamed token's web work then takes the GIL from the decode loop: README, Benchmarks).
     "ENGINE_PROCESS": env_bool("TIGER_ENGINE_PROCESS", True),
