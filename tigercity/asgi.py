@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django; websockets go through session auth and an origin check."""
+"""ASGI entry point: HTTP goes to Django (the API's paths through a handler of their own with fewer thread
+hops: tigercity/api_handler.py); websockets go through session auth and an origin check."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,6 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from inference.revisions import reconcile_adapter_dirs  # noqa: E402
+from tigercity.api_handler import ApiHandler, is_api_path  # noqa: E402
 from tigercity.origin import SameOriginValidator  # noqa: E402
 from tigercity.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,9 +27,17 @@ if settings.TIGER["ENGINE"] == "embedded":  # jobs run in this process: a dead o
 
     recover()
 
+api_asgi_app = ApiHandler()
+
+
+async def http_app(scope, receive, send):
+    app = api_asgi_app if is_api_path(scope["path"]) else django_asgi_app
+    await app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

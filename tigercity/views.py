@@ -2,13 +2,12 @@
 from django.http import JsonResponse
 from django.views import defaults
 
+from tigercity.api_handler import is_api_path
 from tigercity.error_responses import error_body, json_404, json_500
-
-API_PREFIXES = ("/v1/", "/openai/")
 
 
 def _is_api(request) -> bool:
-    return request.path.startswith(API_PREFIXES) or request.path in ("/v1", "/openai")
+    return is_api_path(request.path)
 
 
 def not_found(request, exception=None):

@@ -1,0 +1,63 @@
+"""The ASGI handler of the API's paths (/v1/, /openai/): Django's own, with a middleware chain of its own.
+
+Django runs each hook of a MiddlewareMixin middleware, for an async request, through sync_to_async (a
+hop to a thread and back), and WhiteNoise, sync only, moves everything below it onto a thread from which
+an async view is reached again through async_to_sync: about ten hops per API request, a few ms of a
+1-token generation on a busy 2-core machine (bench/README.md, fixed cost). The API authenticates with
+Bearer keys, never with cookies, so sessions, CSRF, the session's user, messages, htmx and static files
+have nothing to do for it. The middlewares that do shape its answers (SecurityMiddleware: nosniff, HSTS,
+the HTTPS redirect, Referrer-Policy, Cross-Origin-Opener-Policy; CommonMiddleware: disallowed user
+agents, www; XFrameOptionsMiddleware) run here too, their hooks called inline on the event loop: they read
+settings, the request and the response, nothing else.
+"""
+from asgiref.sync import markcoroutinefunction
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.security import SecurityMiddleware
+
+API_PREFIXES = ("/v1/", "/openai/")
+INLINE = (SecurityMiddleware, CommonMiddleware, XFrameOptionsMiddleware)  # in settings.MIDDLEWARE's order
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path in ("/v1", "/openai")
+
+
+class InlineMiddleware:
+    """INLINE's hooks, nested as Django nests them (process_request in order, process_response in
+    reverse, a short-cut response still passing through the process_response of those it went through)."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.layers = [cls(get_response) for cls in INLINE]
+        markcoroutinefunction(self)  # so that Django awaits it
+
+    async def __call__(self, request):
+        entered, response = [], None
+        for layer in self.layers:
+            entered.append(layer)
+            hook = getattr(layer, "process_request", None)
+            response = hook(request) if hook else None
+            if response is not None:
+                break
+        if response is None:
+            response = await self.get_response(request)
+        for layer in reversed(entered):
+            hook = getattr(layer, "process_response", None)
+            if hook:
+                response = hook(request, response)
+        return response
+
+
+class ApiHandler(ASGIHandler):
+    def load_middleware(self, is_async=False):
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        view = convert_exception_to_response(self._get_response_async)
+        self._middleware_chain = convert_exception_to_response(InlineMiddleware(view))
