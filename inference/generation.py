@@ -5,7 +5,8 @@ from dataclasses import replace
 
 from django.conf import settings
 
-from inference import adapter_files
+from inference import adapter_files, resolved_models
+from inference.catalog import base_model
 from inference.admission import acquire_slot
 from inference.engine import structured
 from inference.engine.reasoning import parser_for
@@ -15,6 +16,7 @@ from inference.model_interface import ModelInterface
 from inference.models import TunedModel
 from inference.runtime import get_runtime
 from inference.selectors import model_get, revision_get
+from tigercity import generations
 from tigercity.errors import InvalidRequest, Unavailable
 
 
@@ -25,9 +27,30 @@ def adapter_ref(model: TunedModel, number: int | None = None) -> AdapterRef:
     return AdapterRef(key=str(model.key), revision=number, path=adapter_files.absolute(revision.path))
 
 
+def resolved_model(*, owner, ref: str) -> tuple[ModelInterface, AdapterRef | None]:
+    """The model `ref` names and its current weights (None for a base model): a user model from this
+    process's resolved models when they may be trusted (inference/resolved_models.py), else the database."""
+    found = base_model(ref) if ref else None
+    if found is not None:
+        return found, None
+    if not settings.TIGER["KEY_CACHE"]:
+        model = model_get(owner=owner, ref=ref)
+        return model, (None if model.lora is None else adapter_ref(model))
+    cache, name = resolved_models.process_cache, resolved_models.generation_name(owner.pk)
+    generation = generations.current(name)  # before the database: see tigercity/generations.py
+    key = (owner.pk, ref.strip().lower())
+    hit = cache.get(key, generation)
+    if hit is not None:
+        return hit
+    model = model_get(owner=owner, ref=ref)
+    resolved = model, (None if model.lora is None else adapter_ref(model))
+    cache.put(key, resolved, generation)
+    return resolved
+
+
 def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, ModelInterface]:
     """The engine request for validated `data`, with the model's defaults filling what the caller left out."""
-    model = model_get(owner=owner, ref=data["model"])
+    model, current = resolved_model(owner=owner, ref=data["model"])
     limit = settings.TIGER["MAX_TOKENS"]
     params = SamplingParams(
         temperature=data.get("temperature", model.temperature),
@@ -43,7 +66,7 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, M
         grammar=None,
     )
     pinned = pinned_revision(model, data)
-    base, ref = model.base_name, (None if model.lora is None else adapter_ref(model, pinned))
+    base, ref = model.base_name, (current if pinned is None else adapter_ref(model, pinned))
     grammar = constraint_grammar(data)
     if grammar is not None:
         # a reasoning model closes its (then empty) thinking first, so its parser finds the answer

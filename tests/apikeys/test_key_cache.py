@@ -15,6 +15,7 @@ from apikeys.last_used import LastUsed, recorder
 from apikeys.models import ApiKey
 from apikeys.services import api_key_authenticate, api_key_create, api_key_revoke
 from tests.conftest import ApiClient
+from tigercity import generations
 from tigercity.cache import cache_settings
 
 REDIS_URL = os.environ.get("TIGER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -101,7 +102,7 @@ def test_an_entry_older_than_key_cache_seconds_is_checked_again(alice, settings,
     api_key_authenticate(key=secret)
     settings.TIGER = {**settings.TIGER, "KEY_CACHE_SECONDS": 5}
     later = time.monotonic() + 6
-    monkeypatch.setattr(key_cache.time, "monotonic", lambda: later)
+    monkeypatch.setattr(generations.time, "monotonic", lambda: later)
     with CaptureQueriesContext(connection) as again:
         assert api_key_authenticate(key=secret) is not None
     assert key_queries(again.captured_queries)

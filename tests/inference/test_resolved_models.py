@@ -1,0 +1,71 @@
+"""User models resolved for generations, kept per web process (inference/resolved_models.py): a repeated
+generation reads no database, and any change to the owner's models is seen by the next one."""
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from inference.generation import generation_request_build
+from inference.revisions import revision_commit
+from inference.services import model_create, model_delete, model_update
+from tigercity.errors import NotFound
+
+pytestmark = pytest.mark.django_db
+
+HELLO = [{"role": "user", "content": "Hello!"}]
+
+
+def build(owner, model="student", **data):
+    return generation_request_build(owner=owner, data={"model": model, "messages": HELLO, **data})
+
+
+def model_queries(captured) -> list[str]:
+    return [q["sql"] for q in captured if "inference_" in q["sql"]]
+
+
+@pytest.fixture
+def student(alice):
+    return model_create(owner=alice, name="student", parent_model="llama-3.1-8b", rank=4)
+
+
+def test_a_repeated_generation_of_a_user_model_reads_no_database(alice, student):
+    with CaptureQueriesContext(connection) as once:
+        first, _ = build(alice)
+    with CaptureQueriesContext(connection) as again:
+        request, model = build(alice, " Student")  # the same model, however the name is written
+    assert model_queries(once.captured_queries) and model_queries(again.captured_queries) == []
+    assert request.adapter == first.adapter and request.adapter.revision == 0 and model.api_id == "student"
+
+
+def test_a_new_revision_new_defaults_and_a_deletion_are_seen_by_the_next_generation(alice, student):
+    build(alice)
+    revision_commit(model=student, number=1, path=f"{student.key}/rev-1")
+    request, _ = build(alice)
+    assert request.adapter.revision == 1 and request.adapter.path.endswith("rev-1")
+
+    model_update(model=student, temperature=0.25)
+    request, _ = build(alice)
+    assert request.params.temperature == 0.25
+
+    model_delete(model=student)
+    with pytest.raises(NotFound):
+        build(alice)
+
+
+def test_another_users_model_is_never_found_through_the_cache(alice, bob, student):
+    build(alice)
+    with pytest.raises(NotFound):
+        build(bob)
+
+
+def test_a_request_gets_its_own_copy_of_the_model(alice, student):
+    _, first = build(alice)
+    first.temperature = 1.75  # a view changing the object it was given
+    request, second = build(alice)
+    assert second is not first and request.params.temperature == student.temperature
+
+
+def test_a_pinned_revision_is_read_from_the_database(alice, student):
+    revision_commit(model=student, number=1, path=f"{student.key}/rev-1")
+    build(alice)
+    request, _ = build(alice, revision=0)
+    assert request.adapter.revision == 0
