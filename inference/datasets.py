@@ -15,6 +15,7 @@ from inference.catalog import base_model, base_models
 from inference.engine.training.examples import DatasetError, LineError, parse_jsonl
 from inference.models import DatasetFile
 from inference.runtime import get_runtime
+from tigercity import quotas
 from tigercity.errors import ApiError, InvalidRequest, NotFound
 
 PURPOSES = ("fine-tune",)
@@ -77,13 +78,8 @@ def file_create(*, owner, filename: str, data: bytes, purpose: str) -> DatasetFi
         stored = DatasetFile.objects.select_for_update().filter(owner=owner)
         count = stored.count()
         used = stored.aggregate(total=Sum("bytes"))["total"] or 0
-        if count >= _limit()["MAX_FILES"]:
-            raise TooLarge(f"You have {count} files; the limit is {_limit()['MAX_FILES']} (TIGER_MAX_FILES). "
-                           "Delete some first.", param="file", code="too_many_files")
-        if used + len(data) > _limit()["MAX_STORED_FILE_BYTES"]:
-            raise TooLarge(f"Your files take {used} bytes; this one ({len(data)} bytes) would pass the limit of "
-                           f"{_limit()['MAX_STORED_FILE_BYTES']} bytes (TIGER_MAX_STORED_FILE_BYTES). Delete some first.",
-                           param="file", code="storage_limit_exceeded")
+        quotas.DATASET_FILES.check(count)
+        quotas.DATASET_BYTES.check(used, len(data))
         return DatasetFile.objects.create(
             id=f"file-{uuid.uuid4().hex[:24]}", owner=owner, filename=filename, purpose=purpose, kind=kind,
             bytes=len(data), lines=len(examples), tokens=sum(tokens), content=data.decode("utf-8-sig"))

@@ -28,18 +28,13 @@ from inference.catalog import base_model
 from inference.engine.training.examples import holdout_split
 from inference.models import FineTuneEvent, FineTuneJob
 from inference.training import trainable_model
-from tigercity.errors import ApiError, InvalidRequest, NotFound
+from tigercity import quotas
+from tigercity.errors import InvalidRequest, NotFound
 
 AUTO_LR_MULTIPLIER = 20.0
 AUTO_LR_MULTIPLIER_DEMO = 200.0
 METHODS = ("supervised", "dpo", "supervised+dpo")
 LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256), "learning_rate_multiplier": (1e-6, 10_000.0), "beta": (1e-4, 10.0)}
-
-
-class TooManyJobs(ApiError):
-    status = 429
-    type = "rate_limit_error"
-    code = "too_many_jobs"
 
 
 def auto_hyperparameters(method: str, n_train: int, *, demo: bool = False) -> dict:
@@ -187,9 +182,7 @@ def job_create(*, owner, data: dict) -> FineTuneJob:
     resolved = {"type": kind, **{m: {"hyperparameters": h} for m, h in stages.items()}}
     with transaction.atomic():
         active = FineTuneJob.objects.select_for_update().filter(owner=owner, status__in=FineTuneJob.ACTIVE).count()
-        if active >= settings.TIGER["MAX_ACTIVE_JOBS"]:
-            raise TooManyJobs(f"You have {active} fine-tuning jobs queued or running; the limit is "
-                              f"{settings.TIGER['MAX_ACTIVE_JOBS']} (TIGER_MAX_ACTIVE_JOBS). Wait for one to finish or cancel one.")
+        quotas.FINETUNE_JOBS.check(active)
         job = FineTuneJob.objects.create(
             id=f"ftjob-{uuid.uuid4().hex[:24]}", owner=owner, model=model, base_name=base, status="validating_files",
             training_file=data["training_file"], validation_file=data.get("validation_file") or "",

@@ -20,7 +20,6 @@ import threading
 import time
 from concurrent.futures import Future
 
-from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -34,6 +33,7 @@ from inference.models import FineTuneJob, Revision, TrainingRun
 from inference.revisions import next_revision_number, revision_commit
 from inference.runtime import get_runtime
 from inference.training import _local_lock
+from tigercity import quotas
 from tigercity.failpoints import failpoint
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,9 @@ def kick() -> None:
                 worker.start()
 
 
-def _next(base: str) -> FineTuneJob | None:
+def next_job(base: str) -> FineTuneJob | None:
     """The oldest queued job of `base` whose owner is below their running-jobs limit."""
-    limit = settings.TIGER["MAX_RUNNING_JOBS"]
+    limit = quotas.RUNNING_JOBS.limit
     for job in FineTuneJob.objects.filter(status="queued", base_name=base).order_by("created_at", "id")[:200]:
         if FineTuneJob.objects.filter(owner_id=job.owner_id, status="running").count() < limit:
             return job
@@ -69,7 +69,7 @@ def _work(base: str) -> None:
     try:
         while True:
             with _lock:  # deciding to exit and leaving the registry is one step (see kick)
-                job = _retry_locked(_next, base)
+                job = _retry_locked(next_job, base)
                 if job is None:
                     _workers.pop(base, None)
                     return

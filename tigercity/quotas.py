@@ -1,9 +1,10 @@
-"""Per-user caps: what one account may hold (API keys, models, stored adapter bytes) and run at once
-(generations, trainings). Every cap is a setting of settings.TIGER (environment: TIGER_<name>, README: Configuration)
-and an exceeded one is answered with the one error object below, which names the cap and its value.
+"""Per-user caps: what one account may hold (API keys, models, stored adapter bytes, dataset files) and
+run at once (generations, trainings, fine-tuning jobs). Every cap is a setting of settings.TIGER
+(environment: TIGER_<name>, README: Configuration) and an exceeded one is answered with the one error
+object below, which names the cap and its value.
 
-A feature with a cap of its own (fine-tuning jobs, uploaded files) adds a Quota here and calls
-`check(used)` before it writes, or holds `running(user_id)` while it runs.
+A feature with a cap of its own adds a Quota here and calls `check(used)` before it writes, or holds
+`acquire(user_id)` while it runs.
 """
 import threading
 from collections import Counter
@@ -27,7 +28,7 @@ class QuotaExceeded(ApiError):
         more = f", and this needs {quota.format(adding)} more" if quota.unit else ""
         message = (f"Your {quota.what}: {quota.format(used)} of at most {quota.format(quota.limit)}{more} "
                    f"(the limit TIGER_{quota.name} is {quota.limit}). {quota.advice}")
-        headers = {"Retry-After": "1"} if quota.status == 429 else None
+        headers = {"Retry-After": str(quota.retry_after)} if quota.status == 429 else None
         super().__init__(message.strip(), param=quota.param, code=quota.code, headers=headers)
 
 
@@ -40,6 +41,7 @@ class Quota:
     param: str | None = None
     advice: str = ""
     unit: str = ""  # "bytes": shown with a binary prefix as well
+    retry_after: int = 1  # seconds, for a 429: about how long what holds the slot takes
 
     @property
     def limit(self) -> int:
@@ -98,3 +100,12 @@ TRAININGS = Quota("MAX_TRAININGS_PER_USER", "trainings running or waiting", "too
 ADAPTER_BYTES = Quota("MAX_ADAPTER_BYTES_PER_USER", "stored adapter weights, in bytes",
                       "adapter_storage_full", status=413, unit="bytes",
                       advice="Delete models you no longer use, or keep fewer revisions.")
+DATASET_FILES = Quota("MAX_FILES", "dataset files", "too_many_files", status=413, param="file",
+                      advice="Delete some you no longer use.")
+DATASET_BYTES = Quota("MAX_STORED_FILE_BYTES", "stored dataset files, in bytes", "storage_limit_exceeded",
+                      status=413, param="file", unit="bytes", advice="Delete some you no longer use.")
+# A job takes about a minute on the demo weights, far longer on real ones: no point retrying sooner.
+FINETUNE_JOBS = Quota("MAX_ACTIVE_JOBS", "fine-tuning jobs queued or running", "too_many_jobs", status=429,
+                      retry_after=30, advice="Wait for one to finish, or cancel one.")
+# Not refused: the runner leaves a user's further jobs queued while this many of theirs run.
+RUNNING_JOBS = Quota("MAX_RUNNING_JOBS", "fine-tuning jobs running at once", "too_many_running_jobs", status=429)

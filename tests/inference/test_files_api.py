@@ -63,9 +63,25 @@ def test_limits_on_size_lines_and_stored_bytes(api, settings):
     assert r.status_code == 413 and "limit is 2000 bytes" in r.json()["error"]["message"]
     r = upload(api, jsonl(SFT, SFT, SFT, SFT))
     assert r.status_code == 400 and "more than 3 examples" in r.json()["error"]["message"]
-    assert upload(api, jsonl(SFT, SFT)).status_code == 200
+    stored = jsonl(SFT, SFT)
+    assert upload(api, stored).status_code == 200
     r = upload(api, jsonl(SFT, SFT))
-    assert r.status_code == 413 and r.json()["error"]["code"] == "storage_limit_exceeded"
+    error = r.json()["error"]
+    assert r.status_code == 413 and (error["code"], error["param"]) == ("storage_limit_exceeded", "file")
+    assert error["message"] == (f"Your stored dataset files, in bytes: {len(stored)} of at most 300, and this needs "
+                                f"{len(stored)} more (the limit TIGER_MAX_STORED_FILE_BYTES is 300). "
+                                "Delete some you no longer use.")
+    assert len(api.get("/v1/files").json()["data"]) == 1  # nothing stored
+
+
+def test_the_number_of_files_is_capped_per_user(api, bob_api, settings):
+    settings.TIGER = {**settings.TIGER, "MAX_FILES": 2}
+    for _ in range(2):
+        assert upload(api, jsonl(SFT)).status_code == 200
+    r = upload(api, jsonl(SFT))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_files"
+    assert "Your dataset files: 2 of at most 2 (the limit TIGER_MAX_FILES is 2)" in r.json()["error"]["message"]
+    assert upload(bob_api, jsonl(SFT)).status_code == 200  # another user's files do not count
 
 
 def test_missing_file_and_wrong_purpose_are_400s(api):

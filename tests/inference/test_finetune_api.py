@@ -142,9 +142,33 @@ def test_jobs_are_private_and_limited(api, model, bob_api, settings):
     train = upload(api, SFT)
     job = api.post("/v1/fine_tuning/jobs", {"model": model, "training_file": train}).json()
     r = api.post("/v1/fine_tuning/jobs", {"model": model, "training_file": train})
-    assert r.status_code == 429 and "limit is 1" in r.json()["error"]["message"]
+    assert (r.status_code, r.json()["error"]["code"], r.headers["Retry-After"]) == (429, "too_many_jobs", "30")
+    assert r.json()["error"]["message"] == ("Your fine-tuning jobs queued or running: 1 of at most 1 (the limit "
+                                            "TIGER_MAX_ACTIVE_JOBS is 1). Wait for one to finish, or cancel one.")
     for path in (f"/v1/fine_tuning/jobs/{job['id']}", f"/v1/fine_tuning/jobs/{job['id']}/events"):
         assert bob_api.get(path).status_code == 404
     assert bob_api.post(f"/v1/fine_tuning/jobs/{job['id']}/cancel").status_code == 404
     assert bob_api.get("/v1/fine_tuning/jobs").json()["data"] == []
     wait_final(job["id"])
+
+
+def test_the_runner_leaves_a_users_jobs_beyond_their_running_limit_queued_while_others_go_ahead(api, bob_api, model,
+                                                                                                 settings):
+    from inference.finetune_runner import next_job
+    from inference.models import TunedModel
+
+    settings.TIGER = {**settings.TIGER, "MAX_RUNNING_JOBS": 1}
+    assert bob_api.post("/v1/models", {"name": "bobs", "parent_model": "llama-3.1-8b"}).status_code == 201
+    mine, bobs = TunedModel.objects.get(slug=model), TunedModel.objects.get(slug="bobs")
+
+    def job(owned_by, status: str, base: str) -> FineTuneJob:
+        # Bases no runner thread serves: these rows are only read by next_job here. Ids in creation order.
+        return FineTuneJob.objects.create(id=f"ftjob-{FineTuneJob.objects.count()}", owner=owned_by.owner,
+                                          model=owned_by, base_name=base, status=status, training_file="file-x", seed=0)
+
+    job(mine, "running", "base-a")
+    waiting = job(mine, "queued", "base-b")  # older than bob's, but alice already has a job running
+    bobs_job = job(bobs, "queued", "base-b")
+    assert next_job("base-b") == bobs_job
+    settings.TIGER = {**settings.TIGER, "MAX_RUNNING_JOBS": 2}
+    assert next_job("base-b") == waiting
