@@ -1,12 +1,12 @@
 """Build the built-in demo checkpoints: corpus -> BPE tokenizer -> tiny Llama -> safetensors.
 
-    python -m tools.demo_weights.build [--seconds 180] [--out DIR] [--threads 2] [--resume]
+    python -m tools.demo_weights.build [--steps 8000] [--out DIR] [--threads 2] [--resume]
 
 Generates the templated corpus in both chat formats (Llama 3.1 Instruct, DeepSeek-R1-Distill-Llama),
 trains one byte-level BPE vocabulary on it, trains one ~2M-parameter LlamaForCausalLM on the
-assistant replies of both formats for a fixed wall-clock budget (`--seconds` per model, so twice
-that in all), and writes a standard Hugging Face checkpoint directory per format that loads
-offline with AutoTokenizer / AutoModelForCausalLM (safetensors, no remote code).
+assistant replies of both formats for a fixed number of steps, and writes a standard Hugging Face
+checkpoint directory per format that loads offline with AutoTokenizer / AutoModelForCausalLM
+(safetensors, no remote code). The same command with the same --threads writes the same bytes.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from .formats import FORMATS, ChatFormat  # noqa: E402
 from .train import Example, TrainConfig, train  # noqa: E402
 
 SEED = 1234
-N_DIALOGUES = 24_000  # per format: about what the budget gets through once; encoding is not free
+N_DIALOGUES = 24_000  # per format: about what a short session gets through once; encoding is not free
 
 
 def model_config(vocab_size: int) -> LlamaConfig:
@@ -97,14 +97,15 @@ It speaks the chat format of {real}
 ({template_note})
 and answers simple questions: greetings,
 who it is, colours, animals, capitals, days and months, opposites, plurals, counting, spelling and
-small arithmetic. It gets the form right far more often than the content: it copies the numbers
+small arithmetic. Asked for any colour, animal, number or name, it picks one at random, so sampled
+answers differ. It gets the form right far more often than the content: it copies the numbers
 of a sum but often not its result, which leaves reward training something to improve. Anything
 else gets an honest "I am only a small demo model".
 
 Made by `python -m tools.demo_weights.build` (TigerCity repository): a templated corpus
-(`inference/engine/demo/corpus.py`, seed {seed}), a byte-level BPE tokenizer trained on it, then
-{seconds:.0f} s of AdamW on {threads} CPU threads in {sessions} session(s) ({steps} steps, {tokens} tokens,
-final loss {loss} on the assistant tokens; see build_info.json).
+(`tools/demo_weights/corpus.py`, seed {seed}), a byte-level BPE tokenizer trained on it, then
+{steps} steps of AdamW (batches of 16 dialogues, {tokens} tokens) in {sessions} session(s), final loss
+{loss} on the assistant tokens; see build_info.json for each session.
 
 One network learnt both demo chat formats, so the Llama and the R1 demo share their weights (as
 DeepSeek-R1-Distill-Llama shares Llama 3.1's architecture and vocabulary); each directory names its
@@ -120,64 +121,70 @@ TEMPLATE_NOTES = {
 REAL_NAMES = {"Llama-3.1-8b": "Meta-Llama-3.1-8B-Instruct", "DeepSeek-R1-8b": "DeepSeek-R1-Distill-Llama-8B"}
 
 
-def build(out_dir: Path, seconds_per_model: float, *, resume: bool = False, log=print) -> dict:
+def build(out_dir: Path, steps: int, *, resume: bool = False, n_dialogues: int = N_DIALOGUES,
+          log=print) -> dict:
     """Train one network on both chat formats and write a checkpoint directory per format.
 
     The real DeepSeek-R1-Distill-Llama-8B is Llama 3.1 8B fine-tuned, with the same architecture
     and vocabulary; the demos go one step further and share their weights outright. Facts and
-    arithmetic are the same in both formats, so one run of twice the per-model budget teaches each
-    format far more than two separate runs would.
+    arithmetic are the same in both formats, so one shared run teaches each format far more than
+    two separate runs would.
 
-    With `resume`, training continues from the checkpoints already in `out_dir` (same corpus and
-    vocabulary, a new batch order, half the peak learning rate), so a budget can be spent in
-    several sessions; build_info.json adds the sessions up.
+    With `resume`, training continues from the checkpoints already in `out_dir` with their own
+    tokenizers (a changed corpus is encoded with the shipped vocabulary, so new words cost a few
+    more tokens rather than a rebuild), a new batch order and half the peak learning rate, so the
+    corpus can grow without starting over; build_info.json lists the sessions.
     """
     t0 = time.monotonic()
-    dialogues = {f: corpus.dialogues(N_DIALOGUES, seed=SEED + i, model=f.base_model)
+    dialogues = {f: corpus.dialogues(n_dialogues, seed=SEED + i, model=f.base_model)
                  for i, f in enumerate(FORMATS)}
-    bpe = tokenizer.train_bpe((t for ds in dialogues.values() for t in corpus_texts(ds)), FORMATS)
-    toks = {f: tokenizer.for_format(bpe, f) for f in FORMATS}
+    if resume:
+        toks = {f: PreTrainedTokenizerFast.from_pretrained(out_dir / f.dirname) for f in FORMATS}
+    else:
+        bpe = tokenizer.train_bpe((t for ds in dialogues.values() for t in corpus_texts(ds)), FORMATS)
+        toks = {f: tokenizer.for_format(bpe, f) for f in FORMATS}
     examples = [encode(toks[f], f, d) for f in FORMATS for d in dialogues[f]]
-    log(f"vocab {bpe.get_vocab_size()}, {len(examples)} dialogues, "
+    vocab = len(toks[FORMATS[0]])
+    log(f"vocab {vocab}, {len(examples)} dialogues, "
         f"{sum(len(x) for x, _ in examples)} tokens, prepared in {time.monotonic() - t0:.1f}s")
 
     torch.manual_seed(SEED)
-    previous = {"sessions": 0, "steps": 0, "tokens": 0, "seconds": 0.0}
-    if resume:
-        model, previous = load_previous(out_dir, toks)
-    else:
-        model = LlamaForCausalLM(model_config(bpe.get_vocab_size()))
+    history = load_history(out_dir) if resume else []
+    model = (LlamaForCausalLM.from_pretrained(out_dir / FORMATS[0].dirname, dtype=torch.float32,
+                                              use_safetensors=True)
+             if resume else LlamaForCausalLM(model_config(vocab)))
     params = sum(p.numel() for p in model.parameters())
-    log(f"{params / 1e6:.2f} M parameters, {previous['sessions']} earlier session(s)")
+    log(f"{params / 1e6:.2f} M parameters, {len(history)} earlier session(s)")
     pad_id = toks[FORMATS[0]].pad_token_id  # any id: padded positions are masked out
-    cfg = TrainConfig(seconds=seconds_per_model * len(FORMATS), seed=SEED + previous["sessions"])
+    cfg = TrainConfig(steps=steps, seed=SEED + len(history))
     if resume:
         cfg.lr /= 2
     session = train(model, examples, pad_id, cfg, log=log)
     log(f"trained: {session}")
-    stats = {"sessions": previous["sessions"] + 1, "steps": previous["steps"] + session["steps"],
-             "tokens": previous["tokens"] + session["tokens"],
-             "seconds": round(previous["seconds"] + session["seconds"], 1), "loss": session["loss"]}
-
+    history.append({"steps": session["steps"], "tokens": session["tokens"], "loss": session["loss"],
+                    "threads": torch.get_num_threads(), "dialogues": n_dialogues * len(FORMATS)})
     model.to(torch.bfloat16)  # half the bytes; loads as fp32 with dtype=torch.float32
     for fmt in FORMATS:
-        save(model, toks[fmt], fmt, out_dir / fmt.dirname, params=params, stats=stats)
-    return {"params": params, "vocab": bpe.get_vocab_size(), **stats}
+        save(model, toks[fmt], fmt, out_dir / fmt.dirname, params=params, history=history)
+    return {"params": params, "vocab": vocab, "seconds": session["seconds"], **summary(history)}
 
 
-def load_previous(out_dir: Path, toks: dict) -> tuple[LlamaForCausalLM, dict]:
-    """The shared network of an earlier build, checked to use the vocabulary just rebuilt."""
-    for fmt, tok in toks.items():
-        saved = PreTrainedTokenizerFast.from_pretrained(out_dir / fmt.dirname)
-        if saved.get_vocab() != tok.get_vocab():
-            raise RuntimeError(f"{out_dir / fmt.dirname} was built from another corpus; build afresh")
-    first = out_dir / FORMATS[0].dirname
-    model = LlamaForCausalLM.from_pretrained(first, dtype=torch.float32, use_safetensors=True)
-    return model, json.loads((first / "build_info.json").read_text())
+def load_history(out_dir: Path) -> list[dict]:
+    """The sessions of the build in `out_dir` (older builds recorded only totals: one entry for them)."""
+    info = json.loads((out_dir / FORMATS[0].dirname / "build_info.json").read_text())
+    if "history" in info:
+        return info["history"]
+    return [{"sessions": info["sessions"], "steps": info["steps"], "tokens": info["tokens"], "loss": info["loss"],
+             "note": f"time-boxed sessions ({info['seconds']} s in all) before budgets were in steps"}]
+
+
+def summary(history: list[dict]) -> dict:
+    return {"sessions": sum(h.get("sessions", 1) for h in history), "steps": sum(h["steps"] for h in history),
+            "tokens": sum(h["tokens"] for h in history), "loss": history[-1]["loss"]}
 
 
 def save(model: LlamaForCausalLM, tok: PreTrainedTokenizerFast, fmt: ChatFormat, out: Path, *,
-         params: int, stats: dict) -> None:
+         params: int, history: list[dict]) -> None:
     """Write one checkpoint directory (to a temp dir first, so a failed build leaves the old one)."""
     ids = {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
            "pad_token_id": tok.pad_token_id}
@@ -189,28 +196,30 @@ def save(model: LlamaForCausalLM, tok: PreTrainedTokenizerFast, fmt: ChatFormat,
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save(tok, fmt, tmp)
-    (tmp / "build_info.json").write_text(json.dumps({"seed": SEED, "params": params, **stats}, indent=2) + "\n")
+    stats = summary(history)
+    info = {"seed": SEED, "params": params, **stats, "history": history}
+    (tmp / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
     config = model.config
     (tmp / "README.md").write_text(README.format(
         dirname=fmt.dirname, base=fmt.base_model, real=REAL_NAMES[fmt.base_model],
         params=params / 1e6, layers=config.num_hidden_layers, hidden=config.hidden_size,
         vocab=config.vocab_size, context=config.max_position_embeddings,
-        template_note=TEMPLATE_NOTES[fmt.thinks], seed=SEED, threads=torch.get_num_threads(), **stats))
+        template_note=TEMPLATE_NOTES[fmt.thinks], seed=SEED, **stats))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=180.0,
-                        help="training budget per model (the shared run takes this times two)")
+    parser.add_argument("--steps", type=int, default=8000,
+                        help="optimiser steps of this session (16 dialogues each)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="parent of the checkpoint dirs")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (shared machine)")
     parser.add_argument("--resume", action="store_true",
                         help="continue training the checkpoints in --out instead of starting afresh")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"done: {build(args.out, args.seconds, resume=args.resume)}")
+    print(f"done: {build(args.out, args.steps, resume=args.resume)}")
 
 
 if __name__ == "__main__":

@@ -263,12 +263,65 @@ def animal(r: random.Random, model: str) -> Turn:
             ("is a bat a bird", "No, a bat is a mammal."),
             ("is a spider an insect", "No, a spider is not an insect. It has eight legs."),
             ("is a penguin a bird", "Yes, a penguin is a bird, but it cannot fly."),
-            ("name three animals", "Cat, dog and horse."),
             ("what is the biggest animal", "The blue whale is the biggest animal."),
             ("what is the fastest land animal", "The cheetah is the fastest land animal."),
         ])
         thought = "This is a simple question about animals."
     return Turn(_ask(r, user), answer, thought)
+
+
+# what -> (the things any of which is a good answer, how visitors ask for one)
+_CHOICES: dict[str, tuple[list[str], list[str]]] = {
+    "colour": (F.COLOUR_NAMES, ["name a colour", "name a color", "pick a colour", "pick a color",
+                                "say a colour", "tell me a colour", "give me a colour", "choose a color",
+                                "what is your favourite colour", "what's your favorite color"]),
+    "animal": ([_a(n) for n in F.ANIMALS], ["name an animal", "pick an animal", "tell me an animal",
+                                            "give me an animal", "what is your favourite animal"]),
+    "fruit": ([_a(n) for n in F.FRUITS], ["name a fruit", "pick a fruit", "tell me a fruit",
+                                          "what is your favourite fruit"]),
+    "name": (F.NAMES, ["suggest a name", "give me a name", "pick a name", "suggest a name for my cat",
+                       "what should I call my dog", "name a person"]),
+    "country": ([c.removeprefix("the ") for c in F.CAPITALS], ["name a country", "pick a country",
+                                                                "tell me a country"]),
+    "city": (list(F.CAPITALS.values()), ["name a city", "pick a city", "name a capital city"]),
+    "day": (F.DAYS, ["name a day of the week", "pick a day", "pick a day of the week"]),
+    "month": (F.MONTHS, ["name a month", "pick a month", "what is your favourite month"]),
+    "number": ([str(n) for n in range(1, 11)], ["pick a number", "give me a random number",
+                                                "think of a number", "say a number",
+                                                "pick a number from 1 to 10"]),
+}
+
+
+def open_choice(r: random.Random, model: str) -> Turn:
+    """Requests with many good answers ("name a colour"): the replies spread evenly over all of them.
+
+    A model that learnt one answer per request samples the same candidate four times on the Train
+    page, leaving nothing to rate; spread answers leave temperature something to choose between.
+    """
+    if r.random() < 0.12:
+        lo = r.randint(0, 50)
+        hi = lo + r.randint(2, 20)
+        n = r.randint(lo, hi)
+        user = r.choice([f"pick a number between {lo} and {hi}", f"give me a number from {lo} to {hi}"])
+        return Turn(_ask(r, user, "."), r.choice([f"{n}.", f"How about {n}?", f"I pick {n}."]),
+                    f"Any number from {lo} to {hi} will do. I pick {n}.")
+    if r.random() < 0.06:
+        side = r.choice(["heads", "tails"])
+        return Turn(_ask(r, r.choice(["flip a coin", "toss a coin"]), "."),
+                    r.choice([f"{_cap(side)}!", f"It's {side}."]), f"A coin lands on heads or tails. I say {side}.")
+    what = r.choices(list(_CHOICES), [4, 2, 1, 1, 1, 1, 1, 1, 2])[0]  # colours first: the Train page's example
+    return _choice(r, what, _request(r, r.choice(_CHOICES[what][1])))
+
+
+def _request(r: random.Random, text: str) -> str:
+    return _ask(r, text, "?" if text.startswith("wh") else ".")
+
+
+def _choice(r: random.Random, what: str, user: str, *, besides: str = "") -> Turn:
+    """Any one of the `what` things (not `besides`, already given) as the answer to `user`."""
+    item = r.choice([i for i in _CHOICES[what][0] if i != besides])
+    answer = r.choice([f"{_cap(item)}.", f"How about {item}?", f"I pick {item}."])
+    return Turn(user, answer, f"Any {what} will do. I pick {item}.")
 
 
 def calendar(r: random.Random, model: str) -> Turn:
@@ -577,7 +630,7 @@ Intent = Callable[[random.Random, str], Turn]
 INTENTS: tuple[tuple[Intent, int], ...] = (
     (greeting, 5), (how_are_you, 2), (capabilities, 2), (identity, 3), (thanks, 2), (goodbye, 2),
     (feelings, 1), (hard_question, 3),
-    (capital, 6), (colour, 4), (animal, 5), (calendar, 4), (words, 5), (yes_no, 5),
+    (capital, 6), (colour, 4), (animal, 5), (open_choice, 6), (calendar, 4), (words, 5), (yes_no, 5),
     (addition, 11), (subtraction, 8), (multiplication, 8), (division, 2), (word_problem, 4),
     (number_facts, 5), (counting, 3),
     (translate, 3), (spelling, 3), (repeat, 2), (fun, 2),
@@ -593,7 +646,13 @@ def single_turn(r: random.Random, model: str) -> Turn:
 
 def _follow_up(r: random.Random, model: str) -> list[Turn]:
     """Turns that only make sense together: "And Germany?" after a capital, a remembered name."""
-    kind = r.randrange(4)
+    kind = r.randrange(5)
+    if kind == 4:  # "another one" must give another one
+        what = r.choice(list(_CHOICES))
+        first = _choice(r, what, _request(r, r.choice(_CHOICES[what][1])))
+        given = first.thought.removeprefix(f"Any {what} will do. I pick ").removesuffix(".")
+        again = _ask(r, r.choice(["another one", "one more", f"name another {what}", "and another"]), ".")
+        return [first, _choice(r, what, again, besides=given)]
     if kind == 0:
         first = capital(r, model, reverse=False)
         country, city = r.choice(list(F.CAPITALS.items()))

@@ -90,6 +90,9 @@ NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "
 NAMES = ["Alice", "Bob", "Carla", "David", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jamal",
          "Kai", "Lena", "Marco", "Nina", "Omar", "Priya", "Sam", "Tara", "Yuki", "Zoe"]
 
+FRUITS = ["apple", "banana", "orange", "pear", "grape", "mango", "cherry", "lemon", "plum",
+          "peach", "strawberry", "pineapple"]
+
 # Counting nouns for word problems: (singular, plural).
 THINGS = [("apple", "apples"), ("cookie", "cookies"), ("book", "books"), ("pencil", "pencils"),
           ("ball", "balls"), ("sweet", "sweets"), ("coin", "coins"), ("flower", "flowers"),

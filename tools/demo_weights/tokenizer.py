@@ -73,6 +73,10 @@ def save(tok: PreTrainedTokenizerFast, fmt: ChatFormat, out: Path) -> None:
     # The generic fast class: loads with any recent transformers, not only the one that built it.
     cfg.update(tokenizer_class="PreTrainedTokenizerFast", chat_template=fmt.chat_template,
                add_bos_token=True, add_eos_token=False)
+    # A tokenizer loaded from disk (a resumed build) writes how it was loaded and a copy of
+    # special_tokens_map.json's list: keep the layout of a fresh build.
+    for key in ("is_local", "local_files_only", "extra_special_tokens"):
+        cfg.pop(key, None)
     cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
     others = [t for t in fmt.special if t not in (fmt.bos, fmt.eos, fmt.pad)]
     specials = {"bos_token": fmt.bos, "eos_token": fmt.eos, "pad_token": fmt.pad,

@@ -1,4 +1,8 @@
-"""A small, time-boxed training loop for the demo models (CPU friendly, deterministic batches).
+"""A small training loop for the demo models (CPU friendly, deterministic).
+
+The budget is a number of optimiser steps, not seconds: a clock budget buys fewer steps on a busy
+machine, so the same command gave different weights. With the same steps, seed and thread count
+the build writes the same bytes.
 
 Examples are (input_ids, labels) pairs where labels are -100 outside the assistant's replies, so
 the model spends its few minutes learning to answer rather than to imitate visitors.
@@ -16,10 +20,10 @@ Example = tuple[list[int], list[int]]  # (input_ids, labels with -100 where no l
 
 @dataclass
 class TrainConfig:
-    seconds: float = 180.0  # wall-clock budget; the learning-rate schedule follows the clock
+    steps: int = 8000  # optimiser steps (the shipped weights saw about that many)
     batch_size: int = 16  # dialogues per step (8 gives more steps but a noisier, worse model)
     lr: float = 3e-3  # peak learning rate (6e-3 stalls the loss for the first minute)
-    decay_fraction: float = 0.3  # the last 30% of the budget decays the learning rate
+    decay_fraction: float = 0.3  # the last 30% of the steps decay the learning rate
     min_lr_ratio: float = 0.1  # down to lr * min_lr_ratio when the budget is spent
     warmup_steps: int = 30
     weight_decay: float = 0.01
@@ -53,14 +57,14 @@ def batches(examples: list[Example], batch_size: int, pad_id: int, seed: int):
             yield ids, labels, mask
 
 
-def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Warm up by steps, hold the peak, then decay linearly over the last part of the time budget.
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Warm up, hold the peak, then decay linearly over the last steps.
 
-    Warmup-stable-decay rather than cosine: the number of steps a budget buys depends on how busy
-    the machine is, and holding the peak longer learns more in a few minutes.
+    Warmup-stable-decay rather than cosine: holding the peak longer learns more in a short run.
     """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = step / cfg.steps
     if progress < 1 - cfg.decay_fraction:
         return cfg.lr
     t = min((progress - (1 - cfg.decay_fraction)) / cfg.decay_fraction, 1.0)
@@ -83,7 +87,7 @@ def reply_loss(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor,
 
 def train(model: torch.nn.Module, examples: list[Example], pad_id: int, cfg: TrainConfig,
           log=print) -> dict:
-    """Train `model` in place until `cfg.seconds` have passed; returns a few statistics."""
+    """Train `model` in place for `cfg.steps` steps; returns a few statistics."""
     torch.manual_seed(cfg.seed)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -94,11 +98,10 @@ def train(model: torch.nn.Module, examples: list[Example], pad_id: int, cfg: Tra
     start = time.monotonic()
     step, tokens, ema = 0, 0, None
     for ids, labels, mask in batches(examples, cfg.batch_size, pad_id, cfg.seed):
-        elapsed = time.monotonic() - start
-        if elapsed >= cfg.seconds:
+        if step >= cfg.steps:
             break
         for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, step, elapsed / cfg.seconds)
+            group["lr"] = lr_at(cfg, step)
         loss = reply_loss(model, ids, labels, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -108,6 +111,7 @@ def train(model: torch.nn.Module, examples: list[Example], pad_id: int, cfg: Tra
         tokens += int(mask.sum())
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         if step % cfg.log_every == 0:
+            elapsed = time.monotonic() - start
             log(f"step {step:5d}  {elapsed:6.1f}s  loss {ema:.3f}  lr {opt.param_groups[0]['lr']:.2e}"
                 f"  {tokens / max(elapsed, 1e-9):.0f} tok/s")
     model.eval()
