@@ -1,43 +1,17 @@
-"""Named crash and hold points for the tests (a "failpoint", as in FreeBSD, TiKV, etcd).
+"""Named crash and hold points for the tests: `taken` and `failpoint` (inference/engine/failpoints.py,
+where the mechanism and its environment variables are described) and the web side's hold.
 
-`TIGER_FAILPOINTS=after_revision_write` makes the process SIGKILL itself when it reaches
-`failpoint("after_revision_write")`: the test then restarts the server and checks what survived.
-A process that the test cannot restart with other settings (a Ray Serve replica, which Serve restarts
-with the same environment) is armed once instead: with TIGER_FAILPOINT_DIR set, a file of the point's
-name in that directory fires it, and the process that fires it removes the file first, so only one does.
-
-A hold point (`taken` + `hold`) gives a test a state it controls instead of a race against the model:
-a generation armed there stops after its first token until its reader cancels it, so "Stop while it
-is still answering" does not depend on how long the tiny model's answer is or how fast the machine is.
-Unset (always, outside those tests) each check costs a dictionary lookup.
+A hold point gives a test a state it controls instead of a race against the model: a generation
+armed there stops after its first token until its reader cancels it, so "Stop while it is still
+answering" does not depend on how long the tiny model's answer is or how fast the machine is.
 """
 import asyncio
-import os
-import signal
 
-HOLD_LIMIT_S = 600.0  # a leak guard only: an armed hold that nobody cancels lets its generation go on
+from inference.engine.failpoints import HOLD_LIMIT_S, failpoint, taken
+
 RELEASE_POLL_S = 0.05  # how often a held task looks for its release (a file the test writes)
 
-
-def taken(name: str) -> bool:
-    """Whether the point `name` is armed for this process (a file that arms it is used up)."""
-    armed = os.environ.get("TIGER_FAILPOINTS", "")
-    if armed and name in armed.split(","):
-        return True
-    directory = os.environ.get("TIGER_FAILPOINT_DIR", "")
-    if directory:
-        try:
-            os.remove(os.path.join(directory, name))
-        except FileNotFoundError:
-            return False
-        return True
-    return False
-
-
-def failpoint(name: str) -> None:
-    """SIGKILL this process here when `name` is armed."""
-    if taken(name):
-        os.kill(os.getpid(), signal.SIGKILL)
+__all__ = ["HOLD_LIMIT_S", "failpoint", "hold", "taken"]
 
 
 async def hold(release: str = "") -> None:

@@ -7,11 +7,21 @@ thread owns a process of its own and writes each event straight to a pipe (bench
 measures the two side by side).
 
 The child is `python -m inference.engine.process FD`: FD is its end of a socket pair; messages are
-pickled tuples (multiprocessing.connection framing). The parent sends ("init", bases, config, log
-level), then (op, call id, args) requests; the child answers ("reply", call id, ok, value or error)
-and streams ("event", request id, event). The child exits when the pipe closes (its parent is gone,
-even if it was SIGKILLed). If the child dies, open requests get Failed, waiting calls raise
-EngineUnavailable, and the next call starts a new child.
+pickled (multiprocessing.connection framing). The parent sends tuples: ("init", bases, config, log
+level), then (op, call id, args) requests. The child answers ("reply", call id, ok, value or error)
+and streams ("event", request id, event), always as LISTS of such tuples: its engine thread only
+appends them to an outbox, and after each loop iteration (a decode step) wakes a writer thread that
+sends whatever piled up in one message (one pickle, one write), so decode steps never wait on the
+pipe or on the parent's reading (a profile put 17 % of the engine thread in `Connection.send` with
+one write per event; bench/engine_pipe.py). The
+outbox is one FIFO for replies and events alike, so the parent sees them in the order the child
+made them. The child exits when the pipe closes (its parent is gone, even if it was SIGKILLed). If
+the child dies, open requests get Failed, waiting calls raise EngineUnavailable, and the next call
+starts a new child.
+
+Hold point (tests): with `engine_hold_after_first_token` armed (`failpoints.py`), a generation in
+the child stops after its first text until its cancel reaches the child, so a test cancels a
+generation that is certainly still running.
 """
 from __future__ import annotations
 
@@ -19,6 +29,7 @@ import logging
 import os
 import pickle
 import socket
+import queue
 import subprocess
 import sys
 import threading
@@ -29,6 +40,7 @@ from pathlib import Path
 
 from .config import EngineConfig
 from .errors import EngineError, EngineUnavailable
+from .failpoints import HOLD_LIMIT_S, taken
 from .types import (TERMINAL_KINDS, AdapterRef, EventCallback, Failed, FineTuneRequest, GenerationRequest, LoraSpec,
                     TrainingRequest)
 
@@ -207,14 +219,14 @@ class _Child:
     def _read(self) -> None:
         try:
             while True:
-                kind, key, *rest = self.conn.recv()
-                if kind == "event":
-                    self._deliver(key, rest[0])
-                else:
-                    ok, value = rest
-                    future = self._calls.pop(key, None)
-                    if future is not None:
-                        future.set_result(value) if ok else future.set_exception(value)
+                for kind, key, *rest in self.conn.recv():  # what the child's writer sent at once
+                    if kind == "event":
+                        self._deliver(key, rest[0])
+                    else:
+                        ok, value = rest
+                        future = self._calls.pop(key, None)
+                        if future is not None:
+                            future.set_result(value) if ok else future.set_exception(value)
         except (EOFError, OSError):
             pass
         except Exception:
@@ -266,18 +278,115 @@ SYNC_OPS = frozenset({"start", "is_ready", "stats", "context_length", "count_pro
 SLOW_OPS = frozenset({"create_adapter", "dataset_tokens"})  # run off the command thread, so cancels are never held up
 
 
+HOLD_POINT = "engine_hold_after_first_token"
+
+
+class Outbox:
+    """The child's messages to the parent, in one FIFO, sent by a writer thread: `put` never blocks.
+
+    The engine thread puts a decode step's events quietly (`flush=False`: no wake-up per event) and
+    flushes once after the step (`Engine(after_step=...)`); every other message flushes at once. The
+    writer then sends everything queued as one list."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._items: list[tuple] = []
+        self._flush = False  # something queued is due: wake (or keep) the writer
+        self._closing = False
+        self._writer = threading.Thread(target=self._write, name="engine-process-writer", daemon=True)
+        self._writer.start()
+
+    def put(self, message: tuple, *, flush: bool = True) -> None:
+        with self._lock:
+            self._items.append(message)
+            if flush and not self._flush:
+                self._flush = True
+                self._ready.notify()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._items and not self._flush:
+                self._flush = True
+                self._ready.notify()
+
+    def close(self) -> None:
+        """Send what is queued, then stop the writer."""
+        with self._lock:
+            self._closing = self._flush = True
+            self._ready.notify()
+        self._writer.join()
+
+    def _write(self) -> None:
+        broken = False
+        while True:
+            with self._lock:
+                while not self._flush:
+                    self._ready.wait()
+                batch, self._items, self._flush = self._items, [], False
+                closing = self._closing
+            if batch and not broken:
+                try:
+                    self._conn.send(batch)
+                except OSError:  # the parent is gone: the command loop sees the pipe close and stops
+                    broken = True
+            if closing:
+                return
+
+
+class _Holds:
+    """The hold point: generations waiting after their first text for their cancel to arrive."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: dict[str, threading.Event] = {}
+        self._cancelled: set[str] = set()
+
+    def after_first_text(self, request_id: str, send: Callable[[], None]) -> None:
+        """Send the first text, then wait (the engine thread) until `cancelled(request_id)`."""
+        released = threading.Event()
+        with self._lock:  # registered before the text leaves: its cancel cannot come earlier
+            self._waiting[request_id] = released
+        send()
+        released.wait(HOLD_LIMIT_S)
+        with self._lock:
+            self._waiting.pop(request_id, None)
+
+    def cancelled(self, request_id: str) -> None:
+        with self._lock:
+            released = self._waiting.get(request_id)
+        if released is not None:
+            released.set()
+
+
 def _serve(conn: Connection) -> None:
     from .serving.engine import Engine  # torch loads here, in the child only
 
     op, _, (bases, config, log_level) = conn.recv()
     assert op == "init", op
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    engine = Engine(bases, config)
-    send_lock = threading.Lock()
+    outbox = Outbox(conn)
+    engine = Engine(bases, config, after_step=outbox.flush)
+    send = outbox.put
+    holds = _Holds()
 
-    def send(message: tuple) -> None:
-        with send_lock:
-            conn.send(message)
+    def stream_to(request_id: str) -> Callable:
+        def on_event(event) -> None:  # on the engine thread: sent with the rest of its step
+            send(("event", request_id, event), flush=False)
+
+        first_text = True
+
+        def on_event_held(event) -> None:  # the hold point's check, until the first text
+            nonlocal first_text
+            if first_text and event.kind == "delta" and event.text:
+                first_text = False
+                if taken(HOLD_POINT):
+                    holds.after_first_text(request_id, lambda: send(("event", request_id, event)))
+                    return
+            on_event(event)
+
+        return on_event_held
 
     def reply(call_id: int, fn: Callable, *args) -> None:
         try:
@@ -299,6 +408,7 @@ def _serve(conn: Connection) -> None:
                 break  # the parent is gone
             if op == "cancel":
                 engine.cancel(*args)
+                holds.cancelled(*args)  # after engine.cancel: the held generation resumes cancelled
             elif op == "shutdown":
                 reply(call_id, engine.shutdown, *args)
                 break
@@ -309,13 +419,13 @@ def _serve(conn: Connection) -> None:
                     send(("reply", call_id, False, _portable(e)))
             elif op == "finetune":
                 try:
-                    engine.finetune(args[0], lambda event, job_id=args[0].job_id: send(("event", job_id, event))
+                    engine.finetune(args[0], lambda event, job_id=args[0].job_id: send(("event", job_id, event),
+                                                                                       flush=False)
                                     ).add_done_callback(lambda f, call_id=call_id: reply_future(call_id, f))
                 except Exception as e:
                     send(("reply", call_id, False, _portable(e)))
             elif op == "submit":
-                reply(call_id, engine.submit, args[0],
-                      lambda event, request_id=args[0].request_id: send(("event", request_id, event)))
+                reply(call_id, engine.submit, args[0], stream_to(args[0].request_id))
             elif op in SLOW_OPS:
                 slow.submit(reply, call_id, getattr(engine, op), *args)
             elif op in SYNC_OPS:
@@ -325,6 +435,7 @@ def _serve(conn: Connection) -> None:
     finally:
         engine.shutdown(5.0)
         slow.shutdown(wait=True)
+        outbox.close()
         conn.close()
 
 

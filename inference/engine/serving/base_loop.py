@@ -41,10 +41,12 @@ logger = logging.getLogger(__name__)
 class BaseModelLoop:
     """One engine loop thread per base model (lazy: the weights load on the thread itself)."""
 
-    def __init__(self, base: str, info: CheckpointInfo, config: EngineConfig):
+    def __init__(self, base: str, info: CheckpointInfo, config: EngineConfig,
+                 after_step: Callable[[], None] | None = None):
         self.base = base
         self.info = info
         self.config = config
+        self._after_step = after_step  # engine thread, after each iteration (see Engine)
         self._cv = threading.Condition()
         # Guarded by _cv: the mailbox from other threads.
         self._incoming: list[RequestState] = []
@@ -169,6 +171,7 @@ class BaseModelLoop:
                 self._error = error
             self.ready.set()
             self._drain(error)
+            self._step_done()
             return
         self.ready.set()
         while True:
@@ -180,7 +183,16 @@ class BaseModelLoop:
             except Exception as e:  # a bug: fail what was in flight, keep serving
                 logger.exception("engine loop of %s", self.base)
                 self._fail_running(e)
+            self._step_done()
         self._drain(EngineUnavailable("The engine is shutting down"))
+        self._step_done()
+
+    def _step_done(self) -> None:
+        if self._after_step is not None:
+            try:
+                self._after_step()
+            except Exception:
+                logger.exception("the after-step hook of %s failed", self.base)
 
     def _load(self) -> None:
         self.checkpoint = load_checkpoint(

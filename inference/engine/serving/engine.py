@@ -31,8 +31,12 @@ class Engine:
     construction: a base's tokenizer loads on first use, its weights on its own engine thread
     (requests submitted meanwhile wait in the queue). Methods are thread-safe."""
 
-    def __init__(self, bases: Mapping[str, str], config: EngineConfig | None = None):
+    def __init__(self, bases: Mapping[str, str], config: EngineConfig | None = None, *,
+                 after_step: Callable[[], None] | None = None):
         self.config = config or EngineConfig()
+        # Called on each engine thread after every loop iteration (a decode step and what came with
+        # it), also after its last: the child process (process.py) sends the events of a step then.
+        self._after_step = after_step
         self._paths = dict(bases)
         self._infos: dict[str, CheckpointInfo] = {}
         self._tokenizer_locks: dict[str, threading.Lock] = {}
@@ -196,7 +200,7 @@ class Engine:
             if self._closed:
                 raise EngineUnavailable("The engine is shutting down")
             if base not in self._loops:
-                self._loops[base] = BaseModelLoop(base, info, self.config)
+                self._loops[base] = BaseModelLoop(base, info, self.config, self._after_step)
             return self._loops[base]
 
     def _encode(self, base: str, text: str) -> list[int]:

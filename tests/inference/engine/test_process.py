@@ -12,7 +12,7 @@ import pytest
 from inference.engine.config import EngineConfig
 from inference.engine.serving.engine import Engine
 from inference.engine.errors import ContextLengthExceeded, EngineUnavailable, QueueFull, UnknownBaseModel
-from inference.engine.process import EngineProcess
+from inference.engine.process import HOLD_POINT, EngineProcess
 from inference.engine.types import LoraSpec, TrainingGroup, TrainingParams, TrainingRequest
 
 from .conftest import Stream, request
@@ -87,15 +87,50 @@ def test_queue_full_crosses_the_pipe_with_its_numbers(checkpoint):
         engine.shutdown()
 
 
-def test_cancel_stops_a_running_generation(remote):
-    stream = Stream()
-    remote.submit(request(request_id="long", max_tokens=CONTEXT - 20, temperature=1.0, seed=1), stream)
-    deadline = time.monotonic() + 30
-    while not any(e.kind == "delta" for e in stream.events) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    remote.cancel("long")
-    stream.wait()
-    assert stream.finished().finish_reason == "cancelled"
+def test_cancel_stops_a_running_generation(checkpoint, monkeypatch):
+    # Held in the child after its first text until the cancel arrives (the hold point of process.py):
+    # the cancel always meets a running generation, however fast the tiny model would have finished.
+    monkeypatch.setenv("TIGER_FAILPOINTS", HOLD_POINT)
+    engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1))
+    try:
+        stream = Stream()
+        first_text = threading.Event()
+        engine.submit(request(request_id="long", max_tokens=CONTEXT - 20, temperature=1.0, seed=1),
+                      lambda event: (stream(event), event.kind == "delta" and event.text and first_text.set()))
+        assert first_text.wait(30)
+        engine.cancel("long")
+        stream.wait()
+        assert stream.finished().finish_reason == "cancelled"
+        assert stream.last.kind == "done" and stream.last.completion_tokens < CONTEXT - 20
+    finally:
+        engine.shutdown()
+
+
+def test_the_childs_writer_never_blocks_the_engine_and_sends_what_piled_up_in_one_message():
+    from inference.engine import process
+
+    class SlowPipe:
+        """A pipe whose first write blocks until released (a parent busy elsewhere)."""
+
+        def __init__(self):
+            self.sent, self.writing, self.release = [], threading.Event(), threading.Event()
+
+        def send(self, batch):
+            self.writing.set()
+            assert self.release.wait(30)
+            self.sent.append(batch)
+
+    pipe = SlowPipe()
+    outbox = process.Outbox(pipe)
+    outbox.put(("event", "a", 1))
+    assert pipe.writing.wait(30)  # the writer is stuck in its first write...
+    for i in range(2, 5):
+        outbox.put(("event", "a", i), flush=False)  # ...and putting does not wait for it
+    outbox.put(("reply", 7, True, None))  # flushes what was put before it, in order
+    pipe.release.set()
+    outbox.close()
+    assert pipe.sent == [[("event", "a", 1)], [("event", "a", 2), ("event", "a", 3), ("event", "a", 4),
+                                               ("reply", 7, True, None)]]
 
 
 def test_adapters_are_created_and_trained_in_the_child(remote, tmp_path):
@@ -130,7 +165,7 @@ def test_a_killed_child_fails_what_was_open_and_the_next_call_starts_a_new_one(c
 PARENT = """
 import sys
 from inference.engine.config import EngineConfig
-from inference.engine.process import EngineProcess
+from inference.engine.process import HOLD_POINT, EngineProcess
 engine = EngineProcess({"tiny": sys.argv[1]}, EngineConfig(device="cpu", cpu_threads=1))
 engine.is_ready("tiny")
 print(engine.pid, flush=True)
