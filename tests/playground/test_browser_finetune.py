@@ -50,6 +50,20 @@ def test_a_user_fine_tunes_a_model_on_the_sample_dataset_and_chats_with_it(live,
     panel.get_by_label("Supervised dataset").select_option(label="pirate-supervised.jsonl (60 lines)")
     panel.get_by_label("Epochs").fill("1")
     panel.get_by_label("Batch size").fill("16")
+    panel.get_by_label("Seed").fill("7")
+    panel.get_by_label("Early-stopping patience").fill("0")
+    panel.get_by_label("W&B API key").fill("never-shown-key")
+    panel.get_by_role("button", name="Start fine-tuning").click()
+    # Refused at its field; what was typed stays, except the key, which is never sent back.
+    error = page.locator("#ft-early_stopping_patience-error")
+    error.wait_for()
+    assert "patience must be an integer from 1 to 100" in error.inner_text()
+    assert page.get_by_label("Early-stopping patience").get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("Seed").input_value() == "7" and page.get_by_label("Epochs").input_value() == "1"
+    assert page.get_by_label("W&B API key").input_value() == ""
+    assert "never-shown-key" not in page.content()
+    shoot(page, "ft-03a-finetune-field-error")
+    page.get_by_label("Early-stopping patience").fill("3")
     shoot(page, "ft-03-finetune-form")
     panel.get_by_role("button", name="Start fine-tuning").click()
     page.locator("#finetune-progress").wait_for()
@@ -74,6 +88,11 @@ def test_a_user_fine_tunes_a_model_on_the_sample_dataset_and_chats_with_it(live,
     assert seen and seen[-1].startswith("100 %"), seen
     assert "fine-tuned (supervised" in page.locator("[data-run-kind]").inner_text()
     assert "0 → 1" in page.locator("#finetune .jobs").inner_text()
+    assert "seed 7" in page.locator("[data-job-settings]").inner_text()
+    assert "patience 3" in page.locator("[data-job-settings]").inner_text()
+    # The history charts the job's own measure, over the revisions fine-tuning made.
+    chart = page.locator("#charts figure", has_text="Validation loss (supervised jobs) by revision")
+    assert chart.locator("circle").count() == 1 and chart.locator("[data-chart-note]").is_visible()
     shoot(page, "ft-04-finetuned")
 
     # Chat with the new revision.
