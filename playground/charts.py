@@ -23,6 +23,7 @@ class LineChart:
     y_ticks: list[tuple[float, str]]  # (pixel y, label)
     x_ticks: list[tuple[float, str]]  # (pixel x, label)
     plot: tuple[float, float, float, float]  # left, top, right, bottom
+    note: str = ""  # how to read it, under the chart
 
 
 def _fmt(value: float) -> str:
@@ -34,7 +35,7 @@ def _fmt(value: float) -> str:
 
 
 def line_chart(title: str, series: list[tuple[int, float | None]], *, width: int = WIDTH,
-               height: int = HEIGHT) -> LineChart | None:
+               height: int = HEIGHT, note: str = "") -> LineChart | None:
     """A chart of `value` by revision; None when there is nothing to draw."""
     data = sorted((r, float(v)) for r, v in series if v is not None)
     if not data:
@@ -65,14 +66,27 @@ def line_chart(title: str, series: list[tuple[int, float | None]], *, width: int
     if points[-1].revision != int(x_ticks[-1][1]):
         x_ticks.append((points[-1].x, str(points[-1].revision)))
     return LineChart(title=title, width=width, height=height, points=points, path=path, y_ticks=y_ticks,
-                     x_ticks=x_ticks, plot=(left, top, right, bottom))
+                     x_ticks=x_ticks, plot=(left, top, right, bottom), note=note)
 
 
 def training_charts(runs) -> list[LineChart]:
-    """Your mean rating and the loss of the trainings that produced each revision.
+    """One chart per measure the model's trainings report, each over the revisions that report it.
 
-    The rating chart shows what the user gave each training, not whether the model improved: labelled so.
+    Reward trainings (/v1/train, the Train page): your mean rating and their loss. The rating chart shows
+    what the user gave each training, not whether the model improved: labelled so. Fine-tuning jobs: the
+    validation loss of supervised jobs (cross-entropy on held-out answers) and the held-out preference
+    accuracy and reward margin of DPO jobs, each at the end of its job (the best kept weights with early
+    stopping). A job of both stages reports its DPO stage's, which ran last.
     """
-    reward = [(run.to_revision, run.metrics.get("reward_mean")) for run in runs]
-    loss = [(run.to_revision, run.metrics.get("loss")) for run in runs]
-    return [c for c in (line_chart("Mean rating you gave", reward), line_chart("Loss", loss)) if c]
+    def series(kinds, key):
+        return [(run.to_revision, run.metrics.get(key)) for run in runs if run.kind in kinds]
+
+    reward, dpo = ("reward",), ("dpo", "supervised+dpo")
+    held_out = "At the end of each job, on that job's own held-out examples: jobs on different datasets do not compare."
+    charts = (line_chart("Mean rating you gave", series(reward, "reward_mean")),
+              line_chart("Loss", series(reward, "loss")),
+              line_chart("Validation loss (supervised jobs)", series(("supervised",), "valid_loss"), note=held_out),
+              line_chart("Held-out preference accuracy (DPO jobs)", series(dpo, "valid_preference_accuracy"),
+                         note=held_out),
+              line_chart("Held-out reward margin (DPO jobs)", series(dpo, "valid_reward_margin"), note=held_out))
+    return [c for c in charts if c]
