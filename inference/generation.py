@@ -3,6 +3,7 @@ import uuid
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from inference import adapter_files, resolved_models
@@ -16,6 +17,7 @@ from inference.model_interface import ModelInterface
 from inference.models import TunedModel
 from inference.runtime import get_runtime
 from inference.selectors import model_get, revision_get
+from tigercity import cache as shared_cache
 from tigercity import generations
 from tigercity.errors import InvalidRequest, Unavailable
 
@@ -27,20 +29,23 @@ def adapter_ref(model: TunedModel, number: int | None = None) -> AdapterRef:
     return AdapterRef(key=str(model.key), revision=number, path=adapter_files.absolute(revision.path))
 
 
-def resolved_model(*, owner, ref: str) -> tuple[ModelInterface, AdapterRef | None]:
+def resolved_model(*, owner, ref: str, cached_only: bool = False) -> tuple[ModelInterface, AdapterRef | None] | None:
     """The model `ref` names and its current weights (None for a base model): a user model from this
-    process's resolved models when they may be trusted (inference/resolved_models.py), else the database."""
+    process's resolved models when they may be trusted (inference/resolved_models.py), else the database
+    (with `cached_only`: None instead of reading the database)."""
     found = base_model(ref) if ref else None
     if found is not None:
         return found, None
     if not settings.TIGER["KEY_CACHE"]:
+        if cached_only:
+            return None
         model = model_get(owner=owner, ref=ref)
         return model, (None if model.lora is None else adapter_ref(model))
     cache, name = resolved_models.process_cache, resolved_models.generation_name(owner.pk)
     generation = generations.current(name)  # before the database: see tigercity/generations.py
     key = (owner.pk, ref.strip().lower())
     hit = cache.get(key, generation)
-    if hit is not None:
+    if hit is not None or cached_only:
         return hit
     model = model_get(owner=owner, ref=ref)
     resolved = model, (None if model.lora is None else adapter_ref(model))
@@ -51,6 +56,21 @@ def resolved_model(*, owner, ref: str) -> tuple[ModelInterface, AdapterRef | Non
 def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, ModelInterface]:
     """The engine request for validated `data`, with the model's defaults filling what the caller left out."""
     model, current = resolved_model(owner=owner, ref=data["model"])
+    return _request(model, current, data), model
+
+
+async def generation_request_abuild(*, owner, data: dict) -> tuple[GenerationRequest, ModelInterface]:
+    """generation_request_build for async code: on the event loop itself when it needs no I/O (the shared
+    cache is this process's memory, the model a base model or one this process has resolved, no pinned
+    revision, no grammar to compile), else in one hop to a thread."""
+    if data.get("revision") is None and _grammar_schema(data) is None and shared_cache.in_process(shared_cache.shared()):
+        found = resolved_model(owner=owner, ref=data["model"], cached_only=True)
+        if found is not None:
+            return _request(*found, data), found[0]
+    return await sync_to_async(generation_request_build)(owner=owner, data=data)
+
+
+def _request(model: ModelInterface, current: AdapterRef | None, data: dict) -> GenerationRequest:
     limit = settings.TIGER["MAX_TOKENS"]
     params = SamplingParams(
         temperature=data.get("temperature", model.temperature),
@@ -81,7 +101,7 @@ def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, M
         tools=tuple(data.get("tools") or ()),
         prompt=data.get("prompt"),
     )
-    return request, model
+    return request
 
 
 def pinned_revision(model: ModelInterface, data: dict) -> int | None:
@@ -103,16 +123,23 @@ def _message(m: dict) -> dict:
     return message
 
 
+def _grammar_schema(data: dict) -> tuple[dict, str] | None:
+    """(JSON schema, the parameter it comes from) of a forced tool call or a JSON response_format."""
+    choice, tools = data.get("tool_choice"), data.get("tools") or []
+    if choice == "required" or isinstance(choice, dict):
+        return structured.tool_call_schema(tools, choice["name"] if isinstance(choice, dict) else None), "tools"
+    if data.get("response_format") is not None:
+        return data["response_format"], "response_format"
+    return None
+
+
 def constraint_grammar(data: dict) -> str | None:
     """The grammar the answer must follow: a forced tool call or a JSON response_format (else None).
     Raises InvalidRequest for a schema the grammar engine refuses."""
-    choice, tools = data.get("tool_choice"), data.get("tools") or []
-    if choice == "required" or isinstance(choice, dict):
-        schema, param = structured.tool_call_schema(tools, choice["name"] if isinstance(choice, dict) else None), "tools"
-    elif data.get("response_format") is not None:
-        schema, param = data["response_format"], "response_format"
-    else:
+    found = _grammar_schema(data)
+    if found is None:
         return None
+    schema, param = found
     try:
         grammar = structured.json_grammar(schema)
     except (ValueError, TypeError) as e:

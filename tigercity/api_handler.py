@@ -9,8 +9,16 @@ have nothing to do for it. The middlewares that do shape its answers (SecurityMi
 the HTTPS redirect, Referrer-Policy, Cross-Origin-Opener-Policy; CommonMiddleware: disallowed user
 agents, www; XFrameOptionsMiddleware) run here too, their hooks called inline on the event loop: they read
 settings, the request and the response, nothing else.
+
+Django also gives every request a thread of its own for its synchronous parts (database queries, DRF
+views), starting one and joining it from yet another thread: here a request borrows an idle one-thread
+executor from a pool instead, and gives it back when its answer is sent.
 """
-from asgiref.sync import markcoroutinefunction
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, markcoroutinefunction
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -19,6 +27,7 @@ from django.middleware.security import SecurityMiddleware
 
 API_PREFIXES = ("/v1/", "/openai/")
 INLINE = (SecurityMiddleware, CommonMiddleware, XFrameOptionsMiddleware)  # in settings.MIDDLEWARE's order
+IDLE_THREADS = 32  # executors kept for the next requests; more at once are made and then shut down
 
 
 def is_api_path(path: str) -> bool:
@@ -55,9 +64,50 @@ class InlineMiddleware:
 
 
 class ApiHandler(ASGIHandler):
+    def __init__(self):
+        self._idle: list[ThreadPoolExecutor] = []
+        self._idle_lock = threading.Lock()
+        super().__init__()
+
     def load_middleware(self, is_async=False):
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
         view = convert_exception_to_response(self._get_response_async)
         self._middleware_chain = convert_exception_to_response(InlineMiddleware(view))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with self.request_thread():
+            await self.handle(scope, receive, send)
+
+    @asynccontextmanager
+    async def request_thread(self):
+        """Django's per-request context, its thread borrowed from the pool instead of started (and joined)
+        for this request. The executor is taken out of the context before the context exits (which
+        would shut it down), so a task that outlives the request (a training shielded from a client that
+        left) gets a thread of its own at its next sync call, as under Django's own handler."""
+        executor = self._borrow()
+        try:
+            async with ThreadSensitiveContext() as context:
+                SyncToAsync.context_to_thread_executor[context] = executor
+                try:
+                    yield
+                finally:
+                    SyncToAsync.context_to_thread_executor.pop(context, None)
+        finally:
+            self._give_back(executor)
+
+    def _borrow(self) -> ThreadPoolExecutor:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-request")
+
+    def _give_back(self, executor: ThreadPoolExecutor) -> None:
+        with self._idle_lock:
+            if len(self._idle) < IDLE_THREADS:
+                self._idle.append(executor)
+                return
+        executor.shutdown(wait=False)

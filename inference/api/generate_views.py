@@ -1,11 +1,10 @@
 """POST /v1/generate_response: JSON or a Server-Sent Events stream."""
-from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 
 from inference import wire_formats
 from inference.api.streaming import EventStream
 from inference.engine.reasoning import parser_for
-from inference.generation import generation_request_build, generation_started
+from inference.generation import generation_request_abuild, generation_started
 from inference.validation import GenerateSerializer, validated
 from tigercity.asyncapi import async_api, json_body
 
@@ -15,7 +14,7 @@ async def generate_response(request):
     data = dict(validated(GenerateSerializer, json_body(request)))
     want_logprobs = data.pop("logprobs")
     data["logprobs"] = data.pop("top_logprobs", 0) if want_logprobs else None
-    engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
+    engine_request, model = await generation_request_abuild(owner=request.user, data=data)
     model_id = model.api_id
     revision = engine_request.adapter.revision if engine_request.adapter else 0
     parser = parser_for(engine_request.base) if data["reasoning"] else None

@@ -14,7 +14,7 @@ from inference import wire_formats
 from inference.api.openai_request import chat_data, completion_data
 from inference.api.streaming import EventStream
 from inference.engine.reasoning import parser_for
-from inference.generation import generation_request_build, generation_started
+from inference.generation import generation_request_abuild, generation_request_build, generation_started
 from inference.selectors import model_get, model_list
 from tigercity.asyncapi import async_api, json_body
 from tigercity.errors import NotFound
@@ -29,7 +29,7 @@ def _fingerprint(model, request) -> str:
 async def chat_completions(request):
     data = chat_data(json_body(request))
     data["request_id"] = f"chatcmpl-{uuid.uuid4().hex}"
-    engine_request, model = await sync_to_async(generation_request_build)(owner=request.user, data=data)
+    engine_request, model = await generation_request_abuild(owner=request.user, data=data)
     shape = (engine_request, model.api_id, _fingerprint(model, engine_request), parser_for(engine_request.base),
              data["tools"], data["include_usage"])
     async with generation_started(user=request.user, request=engine_request) as generation:

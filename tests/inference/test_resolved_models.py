@@ -69,3 +69,26 @@ def test_a_pinned_revision_is_read_from_the_database(alice, student):
     build(alice)
     request, _ = build(alice, revision=0)
     assert request.adapter.revision == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_async_build_of_a_resolved_model_needs_no_hop_to_a_thread(monkeypatch, make_user):
+    from asgiref.sync import sync_to_async
+
+    from inference import generation
+    from tigercity.errors import InvalidRequest
+
+    alice = await sync_to_async(make_user)("alice")
+    await sync_to_async(model_create)(owner=alice, name="student", parent_model="llama-3.1-8b", rank=4)
+    hops = []
+    monkeypatch.setattr(generation, "sync_to_async", lambda fn: hops.append(fn) or sync_to_async(fn))
+    data = {"model": "student", "messages": HELLO}
+    first, _ = await generation.generation_request_abuild(owner=alice, data=data)
+    second, model = await generation.generation_request_abuild(owner=alice, data=data)
+    assert len(hops) == 1, "the first build reads the database (a hop); the second has nothing to read"
+    assert second.adapter == first.adapter and model.api_id == "student"
+    try:  # a grammar is compiled on a thread, whatever the schema turns out to be
+        await generation.generation_request_abuild(owner=alice, data={**data, "response_format": {"type": "object"}})
+    except InvalidRequest:
+        pass
+    assert len(hops) == 2

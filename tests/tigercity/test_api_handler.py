@@ -56,6 +56,29 @@ async def test_a_key_is_checked_and_views_answer_through_the_handler(make_user, 
     assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
 
 
+async def test_requests_reuse_a_pooled_thread_and_a_task_outliving_its_request_still_runs_sync_code():
+    """A training is a task shielded from a client that leaves: its commit (a sync call) runs after the
+    request is over, so the request's end must not take the sync thread away from it."""
+    import asyncio
+    import threading
+
+    handler = ApiHandler()
+    released, threads = asyncio.Event(), []
+
+    async def outliving():
+        await released.wait()
+        return await sync_to_async(threading.get_ident)()
+
+    async with handler.request_thread():
+        threads.append(await sync_to_async(threading.get_ident)())
+        task = asyncio.ensure_future(outliving())
+    async with handler.request_thread():
+        threads.append(await sync_to_async(threading.get_ident)())
+    released.set()
+    assert threads[0] == threads[1] != threading.get_ident()  # the second request reused the first's thread
+    assert isinstance(await task, int)
+
+
 def test_api_paths():
     assert all(is_api_path(p) for p in ("/v1/models", "/v1", "/openai/v1/chat/completions", "/openai"))
     assert not any(is_api_path(p) for p in ("/", "/login/", "/v1x", "/static/playground/app.js", "/ws/chat/"))
