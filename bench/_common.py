@@ -345,3 +345,34 @@ def write_json(name: str, payload: dict) -> Path:
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# -- a second setting: the machine with cores taken ---------------------------------------------------
+
+BUSY_LOOP = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+
+
+class BusyCores:
+    """`count` processes that spin at 100 %, each pinned to one core (the last ones), for a run measured
+    on a machine whose other work takes cores away (`with BusyCores(1): ...`)."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.processes: list = []
+
+    def __enter__(self) -> "BusyCores":
+        import subprocess
+
+        cores = sorted(os.sched_getaffinity(0))
+        for core in cores[::-1][: self.count]:
+            self.processes.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(core)]))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for p in self.processes:
+            p.kill()
+            p.wait()
+        self.processes = []
+
+    def note(self) -> str:
+        return f"{self.count} core(s) kept busy by a spinning process pinned to it" if self.count else "no core kept busy"

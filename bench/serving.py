@@ -1,6 +1,8 @@
 """Serving benchmark: batching across user models, time to first token, per-token overhead, adapter memory.
 
-    .venv/bin/python bench/serving.py [--quick] [--threads 1] [--checkpoint DIR]
+    .venv/bin/python bench/serving.py [--quick] [--threads 1] [--checkpoint DIR] [--busy-cores 1]
+    .venv/bin/python bench/serving.py --skip throughput --skip tenants --skip memory --models 1 --requests 1
+        (sections 3 and 3b alone: per-token overhead and fixed cost, ~2 min)
 
 Everything goes through the HTTP API of a real server (Daphne in a subprocess, started here, on the
 demo Llama base) except the two baselines of the overhead figure, which run in this process:
@@ -23,6 +25,10 @@ the engine alone (Engine.submit, no HTTP) and a bare `model.generate` with the a
 4. Memory: 50 user models, each with its own adapter file, all loaded at once (LRU cache >= 50):
    growth of the server's resident memory (VmRSS) against the sum of their adapter files.
 
+--busy-cores N runs everything with N cores kept busy by spinning processes pinned to them (the
+"loaded machine" setting of the targets). The last lines (SUMMARY) give every target's ratio with the
+load average.
+
 Results: a table per section on stdout, raw numbers in bench/out/serving.json.
 """
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import os
 import tempfile
 import threading
 import time
@@ -37,7 +44,7 @@ import zipfile
 from pathlib import Path
 
 from _common import (
-    BASE, Api, Server, add_common_args, busy_note, checkpoint_dir, log, machine, median, percentile,
+    BASE, Api, BusyCores, Server, add_common_args, busy_note, checkpoint_dir, log, machine, median, percentile,
     pin_threads, run_parallel, table, write_json,
 )
 
@@ -366,7 +373,7 @@ def overhead(server: Server, engine: InProcessEngine, model_id: str, adapter_dir
            "ms/token after first", "vs bare", "CPU ms/token", "vs bare"], rows)
     print("CPU ms/token: the serving process's CPU time (every thread) over the tokens; for HTTP the server "
           "process only (the client's is not counted)")
-    summary["request_anatomy_ms"] = http_anatomy(http, engine, model_id, prompt, args)
+    summary["request_anatomy_ms"] = http_anatomy(http, engine, model_id, prompt, args, reps=args.fixed_reps)
     http.close()
     return summary
 
@@ -595,15 +602,24 @@ def main() -> None:
     parser.add_argument("--tenant-models", type=int, default=4, help="multi-tenant scenario: models per user")
     parser.add_argument("--tenant-seconds", type=float, default=10.0, help="multi-tenant scenario: seconds per phase")
     parser.add_argument("--tenant-rounds", type=int, default=3)
+    parser.add_argument("--fixed-reps", type=int, default=30, help="repetitions of each fixed-cost probe (3b)")
+    parser.add_argument("--busy-cores", type=int, default=0,
+                        help="cores kept busy by a spinning process each, for the whole run (the loaded setting)")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["throughput", "overhead", "tenants", "memory"])
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.overhead_reps, args.adapters = 2, 2, 8
+        args.rounds, args.overhead_reps, args.adapters, args.fixed_reps = 2, 2, 8, 4
         args.tenants, args.tenant_models, args.tenant_seconds, args.tenant_rounds = 2, 2, 3.0, 1
     ckpt = checkpoint_dir(args)
     pin_threads(args.threads)
-    results = {"machine": machine(), "args": vars(args), "checkpoint": str(ckpt)}
+    with BusyCores(args.busy_cores) as busy:
+        run(args, ckpt, busy)
+
+
+def run(args, ckpt: Path, busy: BusyCores) -> None:
+    results = {"machine": machine(), "args": vars(args), "checkpoint": str(ckpt), "busy": busy.note()}
+    log(busy.note())
     log(f"starting a server on {ckpt.name} ({busy_note()})")
     server = Server(checkpoint=args.checkpoint, threads=args.threads,
                     env={"TIGER_ADAPTER_CACHE_SIZE": str(args.cache_size)}).start()
@@ -643,7 +659,38 @@ def main() -> None:
             results["memory"] = memory(server, args)
     finally:
         server.stop()
-    write_json("serving-quick" if args.quick else "serving", results)
+    results["load_average_at_end"] = os.getloadavg()
+    summarise(results, busy)
+    name = "serving-quick" if args.quick else "serving"
+    write_json(name + (f"-busy{args.busy_cores}" if args.busy_cores else ""), results)
+
+
+def summarise(results: dict, busy: BusyCores) -> None:
+    """Every target's figure on one line each, with the load they were measured under."""
+    start, end = results["machine"]["load_average_at_start"][0], results["load_average_at_end"][0]
+    print(f"\nSUMMARY ({busy.note()}; 1-min load average {start:.2f} at the start, {end:.2f} at the end, "
+          f"on {os.cpu_count()} cores)")
+    if "throughput" in results:
+        t = results["throughput"]
+        print(f"  8 concurrent vs one after another over HTTP: {t['ratio_median']:.2f}x (target >= 4x); "
+              f"TTFT p50 alone {t['ttft_alone_p50_ms']:.1f} ms, with 8 {t['ttft_load_p50_ms']:.1f} ms")
+    if "overhead" in results:
+        o = results["overhead"]
+        http, engine = o["server over HTTP"], o["engine in-process"]
+        print(f"  per token, HTTP vs bare generate: {http['overhead_e2e_pct']:+.1f}% end to end, "
+              f"{http['overhead_decode_pct']:+.1f}% after the first token (target <= +10%); "
+              f"engine in-process {engine['overhead_e2e_pct']:+.1f}% / {engine['overhead_decode_pct']:+.1f}%")
+        a = o["request_anatomy_ms"]
+        print(f"  fixed cost, 1-token generation over HTTP vs the engine's own time: "
+              f"{a['ratio_http_1_token_vs_engine']:.2f}x ({a['POST /v1/generate_response, max_tokens 1']:.1f} vs "
+              f"{a['engine in-process, max_tokens 1']:.1f} ms; target <= 1.5x)")
+    if "multi_tenant" in results:
+        m = results["multi_tenant"]
+        many = m[f"clients_{m['users']}"]
+        print(f"  multi-tenant, {m['users']} clients vs 1: {m['ratio_median']:.2f}x (target >= 4x); TTFT p99 with "
+              f"{m['users']}: {many['ttft_p99_ms']:.0f} ms")
+    if "memory" in results:
+        print(f"  memory of {results['memory']['adapters']} adapters: {results['memory']['ratio']:.2f}x their files (target < 2x)")
 
 
 if __name__ == "__main__":
