@@ -29,14 +29,18 @@ class LineChart:
 def _fmt(value: float) -> str:
     if value == 0:
         return "0"
+    if 100 <= abs(value) < 1e6:  # a percentage or a count: whole numbers, never "1e+02"
+        return f"{value:.0f}"
     if abs(value) >= 100 or abs(value) < 0.01:
         return f"{value:.2g}"
     return f"{value:.3g}"
 
 
 def line_chart(title: str, series: list[tuple[int, float | None]], *, width: int = WIDTH,
-               height: int = HEIGHT, note: str = "") -> LineChart | None:
-    """A chart of `value` by revision; None when there is nothing to draw."""
+               height: int = HEIGHT, note: str = "",
+               y_range: tuple[float, float] | None = None) -> LineChart | None:
+    """A chart of `value` by revision; None when there is nothing to draw. `y_range` fixes the axis (a
+    percentage: 0 to 100) instead of fitting it to the values."""
     data = sorted((r, float(v)) for r, v in series if v is not None)
     if not data:
         return None
@@ -44,11 +48,14 @@ def line_chart(title: str, series: list[tuple[int, float | None]], *, width: int
     revisions = [r for r, _ in data]
     values = [v for _, v in data]
     x_lo, x_hi = min(revisions), max(revisions)
-    y_lo, y_hi = min(values), max(values)
-    if y_hi - y_lo < 1e-12:  # a flat line sits in the middle
-        y_lo, y_hi = y_lo - 1, y_hi + 1
-    margin = (y_hi - y_lo) * 0.08
-    y_lo, y_hi = y_lo - margin, y_hi + margin
+    if y_range is not None:
+        (y_lo, y_hi), margin = y_range, 0.0
+    else:
+        y_lo, y_hi = min(values), max(values)
+        if y_hi - y_lo < 1e-12:  # a flat line sits in the middle
+            y_lo, y_hi = y_lo - 1, y_hi + 1
+        margin = (y_hi - y_lo) * 0.08
+        y_lo, y_hi = y_lo - margin, y_hi + margin
 
     def px(revision: int) -> float:
         if x_hi == x_lo:

@@ -4,7 +4,7 @@ from django.http import Http404
 from inference.catalog import base_model
 from inference.engine.reasoning import parser_for
 from inference.models import TrainingRun, TunedModel
-from playground.models import Conversation, Message
+from playground.models import Conversation, Message, PromptSet
 
 
 def conversation_list(*, owner):
@@ -16,6 +16,17 @@ def conversation_get(*, owner, pk: int) -> Conversation:
     if conversation is None:
         raise Http404("No such conversation.")
     return conversation
+
+
+def prompt_set_list(*, owner):
+    return PromptSet.objects.filter(owner=owner)
+
+
+def prompt_set_get(*, owner, pk: int) -> PromptSet:
+    found = PromptSet.objects.filter(owner=owner, pk=pk).first()
+    if found is None:
+        raise Http404("No such prompt set.")
+    return found
 
 
 def turn_get(*, owner, pk: int) -> Message:

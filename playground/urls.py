@@ -2,7 +2,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from playground.views import accounts, catalog, chat, datasets, docs, finetune, keys, train
+from playground.views import accounts, catalog, chat, compare, datasets, docs, finetune, keys, train
 
 urlpatterns = [
     path("", accounts.home, name="home"),
@@ -38,6 +38,10 @@ urlpatterns = [
     path("train/", train.train, name="train"),
     path("train/<str:ref>/run/", train.train_run, name="train-run"),
     path("train/<str:ref>/undo/", train.train_undo, name="train-undo"),
+    path("train/<str:ref>/prompt-sets/", compare.prompt_set_create, name="prompt-set-create"),
+    path("train/<str:ref>/prompt-sets/<int:pk>/delete/", compare.prompt_set_delete, name="prompt-set-delete"),
+    path("train/<str:ref>/compare/pick/", compare.compare_pick, name="compare-pick"),
+    path("train/<str:ref>/compare/train/", compare.compare_train, name="compare-train"),
     path("docs/", docs.docs, name="docs"),
     path("docs/api/", docs.api_reference, name="api-reference"),
 ]

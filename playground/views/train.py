@@ -10,6 +10,7 @@ from inference import selectors as model_selectors
 from inference.models import TunedModel
 from playground import selectors, services
 from playground.charts import training_charts
+from playground.views.compare import compare_context
 from playground.views.common import error_text, inline, model_event, post_login_required
 from tigercity.errors import ApiError, Conflict, InvalidRequest
 
@@ -45,7 +46,7 @@ def train(request):
                "selected_is_base": selected is not None and selected.read_only, "sample_sizes": SAMPLE_SIZES,
                "default_samples": DEFAULT_SAMPLES, "max_tokens_limit": settings.TIGER["MAX_TOKENS"]}
     if selected is not None and not selected.read_only:
-        context.update(_history(selected))
+        context.update(_history(selected), **compare_context(request.user, selected))
     return TemplateResponse(request, "playground/train.html", context)
 
 
@@ -100,7 +101,7 @@ async def train_run(request, ref: str):
         return inline(TemplateResponse(request, "playground/_train_result.html", context, status=status))
     context.update(model=model, run=run, metrics=run.metrics, rated=len(responses),
                    unchanged=None if run.changed else _unchanged_reason(responses, run.reason),
-                   **await sync_to_async(_history)(model))
+                   **await sync_to_async(_history)(model), **await sync_to_async(compare_context)(user, model))
     response = TemplateResponse(request, "playground/_train_result.html", context)
     response["HX-Trigger"] = json.dumps({"tiger:model-trained": model_event(model)})
     return response
@@ -123,7 +124,7 @@ def train_undo(request, ref: str):
     except ApiError as exc:
         status, context["error"] = error_text(exc)
         return inline(TemplateResponse(request, "playground/_train_result.html", context, status=status))
-    context.update(model=model, undone=restored, **_history(model))
+    context.update(model=model, undone=restored, **_history(model), **compare_context(request.user, model))
     response = TemplateResponse(request, "playground/_train_result.html", context)
     response["HX-Trigger"] = json.dumps({"tiger:model-trained": model_event(model)})
     return response
