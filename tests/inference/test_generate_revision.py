@@ -45,3 +45,33 @@ def test_a_revision_that_is_not_kept_a_base_model_and_a_bad_value_are_refused(ap
     assert negative.status_code == 400 and negative.json()["error"]["param"] == "revision"
     others = bob_api.post("/v1/generate_response", {"model": trained, "messages": CONTEXT, "revision": 0})
     assert others.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_the_websocket_pins_a_revision_the_same_way(api, alice, trained):
+    from channels.testing import WebsocketCommunicator
+
+    from inference.consumers import ChatConsumer
+    from tests.inference.test_websocket import receive_until
+
+    socket = WebsocketCommunicator(ChatConsumer.as_asgi(), "/ws/chat/")
+    socket.scope["user"] = alice
+    assert (await socket.connect())[0]
+    try:
+        texts = {}
+        for revision in (0, 1, None):
+            request = {"type": "generate", "id": f"r{revision}", "model": trained, "messages": CONTEXT,
+                       "temperature": 0, "max_tokens": 8}
+            if revision is not None:
+                request["revision"] = revision
+            await socket.send_json_to(request)
+            frames = await receive_until(socket, "done")
+            assert frames[0]["type"] == "start" and frames[0]["revision"] == (1 if revision is None else revision)
+            texts[revision] = "".join(f["text"] for f in frames if f["type"] == "delta")
+        assert texts[None] == texts[1]
+        await socket.send_json_to({"type": "generate", "id": "r9", "model": trained, "messages": CONTEXT, "revision": 9})
+        refused = await socket.receive_json_from(timeout=30)
+        assert refused["type"] == "error" and refused["error"]["code"] == "revision_not_found"
+    finally:
+        await socket.disconnect()
