@@ -47,6 +47,7 @@ class Relay:
         self.client_id = ""
         self.task: asyncio.Task | None = None
         self.stopped_by_client = False
+        self.finished = False
         self._lock = asyncio.Lock()  # a replay and a new frame never interleave
 
     async def follow(self, follower: Follower, client_id: str, *, replay: bool) -> None:
@@ -61,6 +62,9 @@ class Relay:
             if replay:
                 for frame in [self.start, *self.frames]:
                     await follower.send_json({**frame, "id": client_id})
+            if self.finished:  # replayed to its end: nothing runs for this page, and nothing is left to resume
+                _forget(self)
+                return
             self.follower = follower
             follower.running[client_id] = self
 
@@ -94,6 +98,7 @@ class Relay:
             raise
         finally:
             generation.close()
+            self.finished = True
             follower = self.follower
             if follower is not None and follower.running.get(self.client_id) is self:
                 del follower.running[self.client_id]
@@ -109,12 +114,14 @@ def find(*, user_id: int, resume: str) -> Relay | None:
     return _resumable.get((user_id, resume))
 
 
-def _forget_later(relay: Relay) -> None:
+def _forget(relay: Relay) -> None:
     key = (relay.user_id, relay.resume)
-    if _resumable.get(key) is not relay:
-        return
-    if relay.follower is not None:  # the page following it saw the end: nothing left to resume
+    if _resumable.get(key) is relay:
         del _resumable[key]
-        return
-    asyncio.get_running_loop().call_later(
-        KEEP_FINISHED_S, lambda: _resumable.pop(key) if _resumable.get(key) is relay else None)
+
+
+def _forget_later(relay: Relay) -> None:
+    if relay.follower is not None:  # the page following it saw the end: nothing left to resume
+        _forget(relay)
+    else:
+        asyncio.get_running_loop().call_later(KEEP_FINISHED_S, _forget, relay)

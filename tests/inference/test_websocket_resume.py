@@ -149,3 +149,24 @@ async def test_a_stopped_or_finished_generation_that_its_page_saw_end_is_not_off
         await first.send_json_to({"type": "attach", "id": f"b-{key}", "resume": key})
         refused = await first.receive_json_from(timeout=30)
         assert refused.get("error", {}).get("code") == "generation_not_found", refused
+
+
+async def test_a_generation_that_ended_while_no_page_followed_it_is_replayed_whole(points, connect, alice):
+    from inference.admission import running
+
+    first = await connect(alice)
+    await first.send_json_to({"type": "generate", "id": "a1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 0, "max_tokens": 6, "resume": "chat-12"})
+    assert (await first.receive_json_from(timeout=60))["type"] == "start"
+    await first.disconnect()
+    await until(lambda: running(alice.pk) == 0)  # it ended with nobody following it
+    second = await connect(alice)
+    await second.send_json_to({"type": "attach", "id": "b1", "resume": "chat-12"})
+    replayed = await receive_until(second, "done")
+    assert replayed[0]["type"] == "start" and replayed[-1]["type"] == "done" and {f["id"] for f in replayed} == {"b1"}
+    third = await connect(alice)
+    await third.send_json_to({"type": "generate", "id": "c1", "model": "llama-3.1-8b", "messages": HELLO,
+                              "temperature": 0, "max_tokens": 6})
+    assert text(replayed) == text(await receive_until(third, "done"))
+    await second.send_json_to({"type": "attach", "id": "b2", "resume": "chat-12"})  # seen to its end: gone
+    assert (await second.receive_json_from(timeout=30))["error"]["code"] == "generation_not_found"
