@@ -112,15 +112,21 @@ async def test_cancel_stops_a_running_generation(chat):
     assert messages[-1] == {"type": "cancelled", "id": "c1"}
 
 
-async def test_an_id_that_is_still_running_is_refused_and_closing_the_socket_stops_the_generation(chat, alice):
+async def test_an_id_that_is_still_running_is_refused_and_closing_the_socket_stops_the_generation(
+        chat, alice, tmp_path, monkeypatch):
     from inference.admission import running
+    from inference.stream import HOLD_POINT
 
+    # Held after its first token (tigercity/failpoints.py), so it is still running however short the answer.
+    monkeypatch.setenv("TIGER_FAILPOINT_DIR", str(tmp_path))
+    (tmp_path / HOLD_POINT).touch()
     await chat.send_json_to({"type": "generate", "id": "d1", "model": "llama-3.1-8b", "messages": HELLO,
                              "temperature": 1.0, "max_tokens": 1000})
     assert (await chat.receive_json_from(timeout=30))["type"] == "start"
+    while not (frame := await chat.receive_json_from(timeout=30)).get("text"):  # up to the first token: held
+        assert frame["type"] == "delta", frame
     await chat.send_json_to({"type": "generate", "id": "d1", "model": "llama-3.1-8b", "messages": HELLO})
-    while (message := await chat.receive_json_from(timeout=30))["type"] == "delta":
-        pass
+    message = await chat.receive_json_from(timeout=30)
     assert message["type"] == "error" and message["error"]["code"] == "duplicate_id", message
     assert running(alice.pk) == 1
     await chat.disconnect()
