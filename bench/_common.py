@@ -52,7 +52,11 @@ def thread_env(threads: int) -> dict:
 
 
 def pin_threads(threads: int) -> None:
-    """The same for this process (call before heavy torch work)."""
+    """The same for this process (call before torch is first imported, so that its OpenMP pool is as
+    small and as passive as the server's: a spinning OpenMP worker of this process, descheduled by other
+    work, would slow the in-process baselines and not the server)."""
+    if "torch" not in sys.modules:
+        os.environ.update(thread_env(threads))
     import torch
 
     torch.set_num_threads(threads)
@@ -91,7 +95,7 @@ class Server:
     """A real TigerCity server (tests/live_server.py) with one user and API key."""
 
     def __init__(self, *, checkpoint: Path | None, threads: int, env: dict | None = None,
-                 data_dir: Path | None = None, user: str = "bench"):
+                 data_dir: Path | None = None, user: str = "bench", root: Path = ROOT):
         from tests.live_server import LiveServer
 
         self._tmp = None
@@ -103,7 +107,7 @@ class Server:
                  "TIGER_LOG_LEVEL": "WARNING", **(env or {})}
         if checkpoint is not None:
             extra["TIGER_BASE_MODELS"] = json.dumps({BASE: str(checkpoint)})
-        self.live = LiveServer(data_dir, extra)
+        self.live = LiveServer(data_dir, extra, root)
         self.user = user
         self.key: str | None = None
 
@@ -118,7 +122,7 @@ class Server:
 
         self.live.stop()
         old = self.live
-        self.live = LiveServer(old.data_dir, {k: v for k, v in old.env.items()})
+        self.live = LiveServer(old.data_dir, {k: v for k, v in old.env.items()}, old.root)
         self.live.start()
         return self
 

@@ -1,0 +1,78 @@
+"""The fixed cost of a request over HTTP, this checkout against another one, side by side.
+
+    .venv/bin/python bench/fixed_cost.py --against DIR [--reps 80]
+
+DIR is another checkout of the project (e.g. `git archive <commit> | tar -x -C DIR`; it uses this
+virtualenv). One server per checkout (Daphne in a subprocess, its own SQLite data directory, the demo
+Llama weights of that checkout), each with a user model trained once; then, --reps times, in an order
+that alternates between the two servers: a 1-token generation of the user model, of the base model,
+`GET /v1/models/{id}` and `GET /v1/health`. Client-side medians and this tree's time over the other's.
+The ratio against the engine's own time is section 3b of bench/serving.py.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from _common import ROOT, Server, busy_note, log, machine, median, table, write_json
+
+PROMPT = [{"role": "user", "content": "What are the months of the year?"}]
+
+
+def prepared(root: Path) -> tuple[Server, object, dict]:
+    server = Server(checkpoint=None, threads=1, root=root).start()
+    api = server.client()
+    info = api.create_model("fixed-cost", rank=16)
+    api.train({"model": info["id"], "learning_rate": 1e-3, "learning_steps": 1, "messages": [{"role": "user", "content": "Hi"}],
+               "responses": [{"content": "Hello.", "reward": 1.0}, {"content": "No.", "reward": 0.0}]})
+    return server, api, {"model": info["id"], "messages": PROMPT, "max_tokens": 1, "temperature": 0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--against", required=True, help="another checkout of the project")
+    parser.add_argument("--reps", type=int, default=80)
+    args = parser.parse_args()
+    info = machine()
+    trees = {"this tree": ROOT, "other": Path(args.against).resolve()}
+    log(f"starting one server per checkout ({busy_note()})")
+    sides = {name: prepared(root) for name, root in trees.items()}
+    try:
+        probes = {
+            "1-token generation, user model": lambda api, body: api.generate(body),
+            "1-token generation, base model": lambda api, body: api.generate({**body, "model": "llama-3.1-8b"}),
+            "GET /v1/models/{id}": lambda api, body: api.http.get(f"/v1/models/{body['model']}").raise_for_status(),
+            "GET /v1/health": lambda api, body: api.http.get("/v1/health").raise_for_status(),
+        }
+        samples = {name: {p: [] for p in probes} for name in sides}
+        for _ in range(10):  # warm-up: adapters loaded, connections open
+            for _, api, body in sides.values():
+                for fn in probes.values():
+                    fn(api, body)
+        names = list(sides)
+        for rep in range(args.reps):
+            for name in names if rep % 2 == 0 else names[::-1]:
+                _, api, body = sides[name]
+                for probe, fn in probes.items():
+                    t0 = time.perf_counter()
+                    fn(api, body)
+                    samples[name][probe].append((time.perf_counter() - t0) * 1e3)
+    finally:
+        for server, api, _ in sides.values():
+            api.close()
+            server.stop()
+    summary = {name: {p: median(v) for p, v in per.items()} for name, per in samples.items()}
+    end = os.getloadavg()[0]
+    table(f"Fixed cost over HTTP, client-side medians of {args.reps} alternating repetitions (load "
+          f"{info['load_average_at_start'][0]:.2f} -> {end:.2f}); other = {args.against}",
+          ["request", "this tree ms", "other ms", "this / other"],
+          [[p, summary["this tree"][p], summary["other"][p], f"{summary['this tree'][p] / summary['other'][p]:.2f}x"]
+           for p in probes])
+    write_json("fixed_cost_against", {"machine": info, "args": vars(args), "summary": summary, "samples": samples,
+                                      "load_average_at_end": end})
+
+
+if __name__ == "__main__":
+    main()
