@@ -1,31 +1,16 @@
 """The chat's live token count (POST /chat/count/) and the refusal of a message that cannot fit.
 
-The runtime is FakeRuntime (a token per word, a context of 1024), so the counts are known exactly; the
-engine's own count (chat template included) is tested in tests/engine.
+The runtime is tests/fakes.FakeRuntime (conftest.counting: a token per word, a context of 1024), so the
+counts are known exactly; the real count runs in the browser test (tests/playground/test_browser_chat.py).
 """
 import pytest
 from django.test import Client
 
 from playground.models import Conversation, Message
-from tests.fakes import FakeRuntime
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def counting(monkeypatch):
-    fake = FakeRuntime()
-    monkeypatch.setattr("playground.prompt_tokens.get_runtime", lambda: fake)
-    return fake
-
-
-@pytest.fixture
-def web(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
 
 
 def conversation(owner, *turns):

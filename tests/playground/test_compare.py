@@ -18,20 +18,6 @@ HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def web(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_web(bob):
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
 def trained(alice, monkeypatch):
     """Alice's model "student" at revision 2 (revisions 0, 1 and 2 kept), with a prompt set."""
     runtime = RevisionWritingRuntime()

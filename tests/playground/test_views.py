@@ -19,34 +19,12 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def web(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_web(bob):
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
 class RevisionWritingRuntime(FakeRuntime):
     """Also writes the new revision's directory, as the engine does, so revisions can be restored."""
 
     async def train(self, request):
         await self.create_adapter(base=request.base, spec=type("Spec", (), {"rank": 1}), dest_path=request.dest_path)
         return await super().train(request)
-
-
-@pytest.fixture(autouse=True)
-def counting(monkeypatch):
-    """The chat counts a message's tokens before saving it: a token per word here (FakeRuntime)."""
-    fake = FakeRuntime()
-    monkeypatch.setattr("playground.prompt_tokens.get_runtime", lambda: fake)
-    return fake
 
 
 @pytest.fixture
