@@ -5,7 +5,6 @@ test's transaction never commits), so a started job stays queued and a cancel ta
 """
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from inference import services as model_services
 from inference.models import DatasetFile, FineTuneJob
@@ -13,20 +12,6 @@ from inference.models import DatasetFile, FineTuneJob
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def web(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_web(bob):
-    client = Client()
-    client.force_login(bob)
-    return client
 
 
 def test_a_bad_upload_names_each_bad_line_and_stores_nothing(web):
