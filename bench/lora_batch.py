@@ -5,8 +5,9 @@
 In this process, on the demo Llama base (no server): for each rank, `--rows` rows prefilled once,
 then the same decode step (one token per row, against the same KV cache, rewound after each step)
 timed with the rows spread over 1, 2, 4 and 8 distinct adapters of that rank, through the engine's
-`AdapterCache.forward` and, as the reference, peft's own mixed-batch forward
-(`peft_model(..., adapter_names=...)`). The settings alternate step by step (the order rotates each
+`AdapterCache.forward` (its decode path: the stacks read in place by embedding bags), the same with
+each row's A and B gathered per layer as a prefill does ("gathered", the decode path before), and, as
+the reference, peft's own mixed-batch forward (`peft_model(..., adapter_names=...)`). The settings alternate step by step (the order rotates each
 round), so a slow spell of the shared machine hits them all alike; the figure is the median step
 time and its ratio to the one-adapter step of the same run. Each mixed batch's logits are checked
 against peft's.
@@ -86,6 +87,15 @@ class DecodeStep:
             self._rewind()
 
     @torch.no_grad()
+    def gathered(self, names: list[str]) -> torch.Tensor:
+        """The engine with each row's A and B gathered (copied) per layer, as before the in-place bags."""
+        self.adapters.mixed.decode_in_place = False
+        try:
+            return self.ours(names)
+        finally:
+            self.adapters.mixed.decode_in_place = True
+
+    @torch.no_grad()
     def peft(self, names: list[str]) -> torch.Tensor:
         try:
             return self.adapters.peft_model(**self.inputs, past_key_values=self.cache, use_cache=True,
@@ -113,9 +123,10 @@ def bench_rank(ckpt: Path, rank: int, args, root: Path) -> dict:
     for _ in range(3):
         for rows in settings.values():
             step.ours(rows)
+            step.gathered(rows)
             step.peft(rows)
 
-    paths = {"ours": step.ours, "peft": step.peft}
+    paths = {"ours": step.ours, "gathered": step.gathered, "peft": step.peft}
     times: dict[tuple, list[float]] = {(p, d): [] for p in paths for d in DISTINCT}
     keys = list(times)
     load = []
@@ -154,12 +165,13 @@ def main() -> None:
             ms = res["step_ms_median"]
             for d in DISTINCT:
                 rows.append([rank, d, ms[f"ours/{d}"], f"{ms[f'ours/{d}'] / ms['ours/1']:.2f}x",
+                             ms[f"gathered/{d}"], f"{ms[f'gathered/{d}'] / ms['gathered/1']:.2f}x",
                              ms[f"peft/{d}"], f"{ms[f'peft/{d}'] / ms['peft/1']:.2f}x",
                              f"{res['max_abs_logit_diff_vs_peft'][d]:.1e}"])
     table(f"Decode step of {args.rows} rows over 1-8 distinct adapters ({BASE} demo, {args.threads} thread(s); "
           f"median of {args.rounds * args.steps} steps each, interleaved; target: 8 distinct <= 1.3x one)",
-          ["rank", "distinct adapters", "engine ms/step", "vs one adapter", "peft ms/step", "peft vs one",
-           "max |logit diff| vs peft"], rows)
+          ["rank", "distinct adapters", "engine ms/step", "vs one adapter", "gathered ms/step", "gathered vs one",
+           "peft ms/step", "peft vs one", "max |logit diff| vs peft"], rows)
     print(f"load average at the end: {busy_note()}")
     write_json("lora_batch-quick" if args.quick else "lora_batch", results)
 

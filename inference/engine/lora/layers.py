@@ -4,24 +4,26 @@ peft can do this itself (`peft_model(..., adapter_names=[...])`), but at a cost 
 decode step of a small model: per call it walks every module of the model twice to hook the LoRA
 layers (with dozens of adapters loaded: thousands of modules), and every LoRA layer regroups the
 rows from Python lists, then gathers and scatters each adapter's rows. Here each LoRA layer gets
-two hooks once: before it, peft is told that every row is the base's, so it runs the base layer
+two hooks once: before it, peft's adapters are disabled for that call, so it runs the base layer
 only; after it, `_add_lora` adds the rows' B(A(x)) * scaling.
 
 A batch of one adapter computes exactly what peft computes (bitwise). A batch that mixes adapters
-gathers each row's A and B (Punica's BGMV, S-LoRA): every registered adapter has a slot in stacks
-kept per layer and per rank, A^T: (slots, in, r), B^T: (slots, r, out) (the layout a batched matmul
-reads without a transposition), and peft's own parameters are (transposed) views into them, so the stacks cost no memory of their own beyond spare slots. Per layer and rank
-present in the batch: gather the rows' A and B by slot, two batched matmuls. The number of
-operations does not grow with the number of distinct adapters, and nothing is rebuilt when the set
-of adapters in the batch changes (it changes almost every step under many users). Slot 0 stays
-zero: rows of the base, of another rank, or of an adapter that does not wrap this layer, add 0.
-Equal to the grouped computation up to float rounding.
+works per row (Punica's BGMV, S-LoRA): every registered adapter has a slot in stacks kept per layer
+and per rank, A^T: (slots, in, r), B^T: (slots, r, out), and peft's own parameters are (transposed)
+views into them, so the stacks cost no memory of their own beyond spare slots. Per layer and rank
+present in the batch, a decode step (one token per row) runs two embedding bags over the stacks
+viewed as tables of rows, which read each row's A and B in place (`_add_bgmv`); a prefill (several
+tokens per row) gathers the rows' A and B by slot and runs two batched matmuls, the copy paid once
+for all the row's tokens. The number of operations does not grow with the number of distinct
+adapters, and nothing is rebuilt when the set of adapters in the batch changes (it changes almost
+every step under many users). Slot 0 stays zero: rows of the base, of another rank, or of an adapter
+that does not wrap this layer, add 0. Equal to the grouped computation up to float rounding.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +40,18 @@ class _Call:
 
     single: str | None  # the one adapter of every row, or None (a mixed batch)
     slots: list[tuple[_Bucket, torch.Tensor]]  # per bucket used by the rows: (B,) slot per row, 0: none
-    base_names: list[str]  # BASE_ADAPTER per row, what peft's layers are told
+    bags: dict = field(default_factory=dict)  # (bucket, n) -> rows_of's answer
+
+    def rows_of(self, key: _Bucket, slot: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bags over a stack viewed as a table of (S * n) rows: bag b (from offsets[b]) lists the
+        n rows that make up slot[b]'s matrix. The same for every layer of that width: built once per
+        forward."""
+        bags = self.bags.get((key, n))
+        if bags is None:
+            rows = len(slot)
+            indices = (slot[:, None] * n + torch.arange(n, device=slot.device)).reshape(-1)  # (B * n,)
+            bags = self.bags[(key, n)] = indices, torch.arange(0, rows * n, n, device=slot.device)
+        return bags
 
 
 class _Stack:
@@ -94,6 +107,8 @@ class MixedLora:
         self._call: _Call | None = None
         self._buckets: dict[_Bucket, _Slots] = {}
         self._registered: dict[str, set[_Bucket]] = {}  # adapter -> the buckets it has slots in
+        # False: decode steps gather the rows' A and B as prefills do (bench/lora_batch.py times both)
+        self.decode_in_place = True
 
     def hook_layers(self) -> None:
         """Hook every LoRA layer not hooked yet (call after each adapter load: a load may wrap new
@@ -201,23 +216,32 @@ class MixedLora:
                 slots.append((key, torch.tensor([of.get(n, 0) for n in adapter_names], device=device)))
         elif single == BASE_ADAPTER:
             single = None  # no slots: nothing to add
-        self._call = _Call(single, slots, len(adapter_names) * [BASE_ADAPTER])
+        self._call = _Call(single, slots)
         try:
             yield
+        except BaseException:
+            for module in self._layers:  # a forward that raised between a layer's two hooks
+                if "_engine_disabled" in module.__dict__:
+                    module._disable_adapters = module.__dict__.pop("_engine_disabled")
+            raise
         finally:
             self._call = None
 
     def _base_rows(self, module, args, kwargs):
-        """Pre-hook: peft's layer runs the base weights only."""
+        """Pre-hook: peft's layer runs the base weights only, as with its adapters disabled (cheaper
+        than telling it every row is the base's: no per-row regrouping in Python); `_add_lora` puts
+        the flag back."""
         if self._call is not None:
-            kwargs["adapter_names"] = self._call.base_names
-        return args, kwargs
+            module.__dict__["_engine_disabled"] = module._disable_adapters
+            module._disable_adapters = True
+        return None
 
     def _add_lora(self, module, args, output):
         """Hook: add each row's adapter delta to the output; x: (B, ..., in), output: (B, ..., out)."""
         call = self._call
         if call is None:
             return None
+        module._disable_adapters = module.__dict__.pop("_engine_disabled")
         x = args[0]
         name = call.single
         if name is not None:  # every row the same adapter: exactly peft's computation
@@ -233,6 +257,10 @@ class MixedLora:
             stack = stacks.get(key)
             if stack is None:  # no adapter of this rank wraps this layer
                 continue
+            if out.shape[1] == 1 and self.decode_in_place:  # a decode step: one token per row
+                self._add_bgmv(call, key, slot, stack, x.reshape(rows, x.shape[-1]), out.view(rows, -1))
+                continue
+            # Several tokens per row (a prefill): copying each row's A and B is paid once for T tokens.
             h = torch.bmm(x.reshape(rows, -1, x.shape[-1]).to(stack.a.dtype), stack.a.index_select(0, slot))  # (B, T, r)
             b = stack.b.index_select(0, slot)  # (B, r, out)
             if stack.uniform is None:
@@ -242,3 +270,26 @@ class MixedLora:
             else:
                 out += torch.bmm(h, b).mul_(1.0 if stack.uniform is None else stack.uniform).to(out.dtype)
         return output
+
+    @staticmethod
+    def _add_bgmv(call: _Call, key: _Bucket, slot: torch.Tensor, stack: _Stack, x: torch.Tensor,
+                  out: torch.Tensor) -> None:
+        """out (B, out) += x (B, in) @ A_slot @ B_slot * scaling, each row with its own slot, reading the
+        stacks in place: an embedding bag per side (row b sums the stack rows of its slot's matrix,
+        weighted by its x, then by its h), Punica's BGMV without a kernel of its own. Gathering the
+        rows' matrices instead copies B x r x (in + out) floats per layer, which at rank 64 cost more
+        than the matmuls (bench/lora_batch.py)."""
+        slots, n_in, r = stack.a.shape
+        h = _bag_sums(stack.a.view(slots * n_in, r), *call.rows_of(key, slot, n_in),
+                      x.to(stack.a.dtype).reshape(-1))  # (B, r)
+        if stack.uniform is None:
+            h = h.mul_(stack.scale.index_select(0, slot).view(-1, 1))
+        delta = _bag_sums(stack.b.view(slots * r, -1), *call.rows_of(key, slot, r), h.reshape(-1))  # (B, out)
+        out.add_(delta.to(out.dtype), alpha=1.0 if stack.uniform is None else stack.uniform)
+
+
+def _bag_sums(table: torch.Tensor, indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per bag, the sum of its table rows times their weights (mode "sum" with per-sample weights).
+    `torch.embedding_bag` itself: F.embedding_bag's argument checks and 2-D handling cost more than
+    the sums at these sizes (9 us a call on the bench machine)."""
+    return torch.embedding_bag(table, indices, offsets, False, 0, False, weights, False, None)[0]

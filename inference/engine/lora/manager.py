@@ -87,6 +87,11 @@ class AdapterCache:
     def peft_model(self) -> PeftModel | None:
         return self._peft
 
+    @property
+    def mixed(self) -> MixedLora:
+        """The per-row LoRA of mixed batches (bench/lora_batch.py switches its decode path)."""
+        return self._mixed
+
     def forward(self, adapter_names: list[str], **inputs):
         """Run the model on a batch whose row i uses adapter_names[i] (BASE_ADAPTER: none); what
         `peft_model(**inputs, adapter_names=...)` computes, far cheaper (see layers.py)."""

@@ -41,6 +41,20 @@ def test_a_batch_mixing_adapters_and_the_base_matches_peft_row_by_row(cache_with
     torch.testing.assert_close(ours[3:4], alone, rtol=1e-4, atol=1e-4)
 
 
+def test_a_one_token_step_mixing_adapters_matches_peft_row_by_row(cache_with_adapters, adapter_factory):
+    """One token per row (a decode step) takes the other path: the stacks read in place."""
+    cache, (a, b, qv) = cache_with_adapters
+    # the same rank as a and b, another scaling: the rows' scalings differ within one stack
+    c = cache.acquire(adapter_factory("c", seed=4, spec=LoraSpec(rank=4, alpha=2.0, dropout=0.0)))
+    rows = [a, BASE_ADAPTER, b, qv, a, c, b]
+    ids = torch.randint(0, 200, (len(rows), 1))
+    ours, peft = both(cache, rows, ids)
+    torch.testing.assert_close(ours, peft, rtol=1e-4, atol=1e-4)
+    for i, name in enumerate(rows):
+        alone, _ = both(cache, [name], ids[i:i + 1])
+        torch.testing.assert_close(ours[i:i + 1], alone, rtol=1e-4, atol=1e-4)
+
+
 def test_an_evicted_adapters_slot_serves_the_next_adapter_with_its_own_weights(cache_with_adapters, adapter_factory):
     cache, (a, b, qv) = cache_with_adapters
     rank2 = LoraSpec(rank=2, alpha=4.0, dropout=0.0, target_modules="qkvo_ffn")
