@@ -11,7 +11,9 @@ runner's business (inference/finetune_runner.py); this module only writes rows a
   uses, 1e-5 by default) times the multiplier. LoRA fine-tuning on a dataset takes far larger steps
   than the reward updates that default is tuned for: "auto" is 20 (2e-4, the usual LoRA rate) on a
   real checkpoint and 200 on the built-in demo weights, a 2 M-parameter model that needs larger steps
-  to change visibly within a minute (the sample datasets, measured in bench/README.md);
+  to change visibly within a minute; 50 for a DPO stage on the demo weights, where 200 collapses the
+  answers to a word or two of nonsense (both measured with the sample datasets: bench/try_samples.py,
+  bench/README.md);
 - beta (dpo): 0.1, as in the DPO paper and TRL.
 """
 import math
@@ -33,6 +35,7 @@ from tigercity.errors import InvalidRequest, NotFound
 
 AUTO_LR_MULTIPLIER = 20.0
 AUTO_LR_MULTIPLIER_DEMO = 200.0
+AUTO_LR_MULTIPLIER_DEMO_DPO = 50.0
 METHODS = ("supervised", "dpo", "supervised+dpo")
 LIMITS = {"n_epochs": (1, 50), "batch_size": (1, 256), "learning_rate_multiplier": (1e-6, 10_000.0), "beta": (1e-4, 10.0)}
 
@@ -41,7 +44,8 @@ def auto_hyperparameters(method: str, n_train: int, *, demo: bool = False) -> di
     values = {
         "n_epochs": max(3, min(10, math.ceil(300 / max(n_train, 1)))),
         "batch_size": max(1, min(32, math.ceil(n_train / 16))),
-        "learning_rate_multiplier": AUTO_LR_MULTIPLIER_DEMO if demo else AUTO_LR_MULTIPLIER,
+        "learning_rate_multiplier": (AUTO_LR_MULTIPLIER if not demo else
+                                     AUTO_LR_MULTIPLIER_DEMO_DPO if method == "dpo" else AUTO_LR_MULTIPLIER_DEMO),
     }
     if method == "dpo":
         values["beta"] = 0.1

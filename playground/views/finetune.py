@@ -67,7 +67,10 @@ def panel_context(user, model, **extra) -> dict:
     jobs = list(job_list(owner=user, model=model)[:10])
     current = jobs[0] if jobs else None
     demo = bool(getattr(base_model(model.base_name), "is_demo", False))
-    auto = {**auto_hyperparameters("dpo", 60, demo=demo)}
+    auto = auto_hyperparameters("dpo", 60, demo=demo)
+    supervised = auto_hyperparameters("supervised", 60, demo=demo)["learning_rate_multiplier"]
+    if supervised != auto["learning_rate_multiplier"]:
+        auto["learning_rate_multiplier"] = f"{supervised:g}, DPO {auto['learning_rate_multiplier']:g}"
     return {
         "model": model, "jobs": jobs, "job": current, "all_files": files, "ft_errors": {},
         "validation_percent": round(100 * settings.TIGER["VALIDATION_SHARE"]), "active": current is not None and current.status in FineTuneJob.ACTIVE,

@@ -56,6 +56,7 @@ def test_start_shows_the_job_and_cancel_cancels_it(web, bob_web, alice):
     model = model_services.model_create(owner=alice, name="pirate", parent_model="Llama-3.1-8b")
     page = web.get(f"/models/{model.slug}/").content.decode()
     assert "id=\"finetune\"" in page and "Learning-rate multiplier" in page and "placeholder=\"auto (" in page
+    assert 'placeholder="auto (200, DPO 50)"' in page  # the demo weights' auto multipliers
 
     bad = web.post(f"/models/{model.slug}/finetune/start/", {"method": "supervised", "training_file": file.id,
                                                             "n_epochs": "0"}, headers=HTMX)
