@@ -207,6 +207,12 @@ def test_two_web_processes_refuse_a_key_revoked_by_a_third(tmp_path, redis_cache
     finally:
         for server in servers:
             server.stop()
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(env["TIGER_NAMESPACE"] + ":*"):
+            client.delete(key)
+        client.close()
 
 
 # -- last use, written off the request path ------------------------------------------------------------
