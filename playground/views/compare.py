@@ -18,7 +18,10 @@ from tigercity.errors import ApiError
 def compare_context(owner, model) -> dict:
     """What _compare.html shows for an own model (besides `model` itself)."""
     table = comparisons.standings(model=model)
-    baselines = sorted((r.number for r in model.revisions.all() if r.number < model.revision), reverse=True)
+    numbers = sorted((r.number for r in model.revisions.all() if r.number < model.revision), reverse=True)
+    # Revision 0 is always kept and holds the parent's weights as they were copied: the parent to compare with.
+    baselines = [(n, "the one before" if i == 0 else "", f"the parent, {model.parent_name}" if n == 0 else "")
+                 for i, n in enumerate(numbers)]
     sets = list(selectors.prompt_set_list(owner=owner))
     return {"prompt_sets": sets, "prompt_set_data": {str(s.pk): s.prompts for s in sets},
             "baselines": baselines, "standings": table, "win_chart": comparisons.win_rate_chart(table),

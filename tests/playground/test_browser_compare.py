@@ -58,7 +58,8 @@ def test_a_blind_comparison_of_two_revisions_trains_the_model_on_the_picks(live,
     compare.get_by_label("Prompts").fill(PROMPTS)
     compare.get_by_role("button", name="Save prompt set").click()
     page.locator("[data-set-saved]").wait_for()
-    assert page.get_by_label("Revision 1 against").locator("option:checked").inner_text() == "revision 0 (the one before)"
+    assert page.get_by_label("Revision 1 against").locator("option:checked").inner_text() == \
+        "revision 0 (the one before; the parent, Llama-3.1-8b)"
     page.locator("#compare-max_tokens").fill("24")
     page.locator("#compare-temperature").fill("1")  # each revision samples its own answer
     shoot(page, "22-compare-ready")
@@ -110,5 +111,6 @@ def test_a_blind_comparison_of_two_revisions_trains_the_model_on_the_picks(live,
 
     # The loop closes: the job's revision is the one compared next, against the revision before it.
     page.goto(f"{url}/train/?model=judge")
-    assert page.get_by_label("Revision 2 against").locator("option:checked").inner_text() == "revision 1 (the one before)"
+    options = page.get_by_label("Revision 2 against").locator("option")
+    assert options.all_inner_texts() == ["revision 1 (the one before)", "revision 0 (the parent, Llama-3.1-8b)"]
     assert not page.errors, page.errors

@@ -75,6 +75,8 @@ def test_a_pick_is_revealed_and_counted_per_revision(web, trained):
     assert [label for _, label in chart.y_ticks] == ["0", "50", "100"]  # a percentage keeps its whole axis
     page = web.get("/train/?model=student").content.decode()
     assert "Win rate in blind picks (%) by revision" in page and "Train on 2 picks (DPO)" in page
+    assert ('<option value="1">revision 1 (the one before)</option>'
+            '<option value="0">revision 0 (the parent, Llama-3.1-8b)</option>') in page
 
 
 @pytest.mark.parametrize("fields, status", [
