@@ -123,7 +123,7 @@ def run(job: FineTuneJob) -> None:
             request, relpath = _plan(job)
             trackers = Trackers(job)
             for note in trackers.notes:
-                event(job, note)
+                _retry_locked(event, job, note)
             _execute(job, request, relpath, trackers)
     except Exception as e:
         if isinstance(e, (_Refused, EngineError)):
@@ -182,7 +182,7 @@ def _plan(job: FineTuneJob) -> tuple[FineTuneRequest, str]:
         stages.append(_stage("dpo", hyper["dpo"], model.learning_rate))
     early = EarlyStopping(**job.early_stopping) if job.early_stopping else None
     job.from_revision = model.revision
-    job.save(update_fields=["from_revision"])
+    _retry_locked(job.save, update_fields=["from_revision"])
     request = FineTuneRequest(
         job_id=job.id, base=job.base_name,
         source=AdapterRef(key=str(model.key), revision=model.revision, path=adapter_files.absolute(current.path) if current.path else ""),
@@ -223,7 +223,7 @@ def _execute(job: FineTuneJob, request: FineTuneRequest, relpath: str, trackers:
     events: queue.Queue = queue.Queue()
     if _cancels[job.id].is_set():
         raise FineTuneCancelled("cancelled before it reached the engine")
-    event(job, f"Training started from revision {job.from_revision}.")
+    _retry_locked(event, job, f"Training started from revision {job.from_revision}.")
     future: Future = runtime.finetune(request, lambda e: events.put(e) if getattr(e, "kind", "") == "finetune" else None)
     future.add_done_callback(lambda _: events.put(_DONE))
     if _cancels[job.id].is_set():  # asked between the check above and the engine having it
