@@ -121,6 +121,9 @@ class MixedLora:
                 module.register_forward_hook(self._add_lora)
                 module._engine_hooks = True
                 module.__dict__["_engine_stacks"] = {}
+                module.__dict__["_engine_single"] = {}  # adapter -> _single_weights (looked up once)
+                # peft's flag as an instance attribute (its default lives on the class), for the hooks
+                module.__dict__["_disable_adapters"] = module._disable_adapters
                 self._layers.append(module)
             # Plain, bias-free LoRA only (what the engine writes: no DoRA, no lora_bias).
             assert not module.lora_variant, f"unsupported LoRA variant in {sorted(module.lora_variant)}"
@@ -160,6 +163,8 @@ class MixedLora:
 
     def unregister(self, name: str) -> None:
         """Free an adapter's slots (before peft deletes it); a no-op for one never registered."""
+        for module in self._layers:
+            module.__dict__["_engine_single"].pop(name, None)
         for key in self._registered.pop(name, ()):
             slots = self._buckets[key]
             slot = slots.of.pop(name)
@@ -181,6 +186,14 @@ class MixedLora:
                 if other in self._registered and self._holds(module, other, key):
                     module.lora_A[other].weight.data = stack.a[slot].T
                     module.lora_B[other].weight.data = stack.b[slot].T
+
+    @staticmethod
+    def _single_weights(module: LoraLayer, name: str) -> tuple:
+        """(A, B, scaling) of `name` on this layer, () if it does not wrap it. The parameters, not their
+        data: re-pointed when the stacks grow, they stay the same objects."""
+        if name not in module.lora_A:
+            return ()
+        return module.lora_A[name].weight, module.lora_B[name].weight, module.scaling[name]
 
     @staticmethod
     def _holds(module: LoraLayer, name: str, key: _Bucket) -> bool:
@@ -222,7 +235,7 @@ class MixedLora:
         except BaseException:
             for module in self._layers:  # a forward that raised between a layer's two hooks
                 if "_engine_disabled" in module.__dict__:
-                    module._disable_adapters = module.__dict__.pop("_engine_disabled")
+                    module.__dict__["_disable_adapters"] = module.__dict__.pop("_engine_disabled")
             raise
         finally:
             self._call = None
@@ -231,9 +244,10 @@ class MixedLora:
         """Pre-hook: peft's layer runs the base weights only, as with its adapters disabled (cheaper
         than telling it every row is the base's: no per-row regrouping in Python); `_add_lora` puts
         the flag back."""
-        if self._call is not None:
-            module.__dict__["_engine_disabled"] = module._disable_adapters
-            module._disable_adapters = True
+        if self._call is not None:  # (through __dict__: nn.Module.__setattr__ costs ~2 % of a decode step)
+            state = module.__dict__
+            state["_engine_disabled"] = state["_disable_adapters"]
+            state["_disable_adapters"] = True
         return None
 
     def _add_lora(self, module, args, output):
@@ -241,13 +255,17 @@ class MixedLora:
         call = self._call
         if call is None:
             return None
-        module._disable_adapters = module.__dict__.pop("_engine_disabled")
+        state = module.__dict__
+        state["_disable_adapters"] = state.pop("_engine_disabled")
         x = args[0]
         name = call.single
         if name is not None:  # every row the same adapter: exactly peft's computation
-            if name in module.lora_A:
-                a = module.lora_A[name].weight  # (r, in); bias-free Linears called as functions
-                delta = F.linear(F.linear(x.to(a.dtype), a), module.lora_B[name].weight) * module.scaling[name]
+            weights = state["_engine_single"].get(name)
+            if weights is None:
+                weights = state["_engine_single"][name] = self._single_weights(module, name)
+            if weights:
+                a, b, scaling = weights  # (r, in), (out, r): bias-free Linears called as functions
+                delta = F.linear(F.linear(x.to(a.dtype), a), b) * scaling
                 output += delta.to(output.dtype)
             return output
         stacks = module.__dict__["_engine_stacks"]
