@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
+import torch
+
 from ..errors import FineTuneCancelled
 from ..lora.manager import AdapterCache
 from ..types import FineTuneEvent, FineTuneRequest
@@ -45,6 +47,12 @@ class FineTuneSession(AdapterSession):
 
     def _expected(self, error: Exception) -> bool:
         return isinstance(error, FineTuneCancelled)
+
+    def _before_load(self) -> None:
+        # An untouched revision 0 (no directory) gets its LoRA A from peft's init, which draws from the
+        # process-wide generator: seeded here, the job's seed fixes it like the rest of the job.
+        if not self.req.source.path:
+            torch.manual_seed(self.req.seed)
 
     def _make_job(self, adapters: AdapterCache, tokenizer, context_length: int):
         from .finetune_job import FineTuneJob

@@ -37,6 +37,7 @@ class AdapterSession:
             if self._job is None:
                 if not self.future.set_running_or_notify_cancel():
                     return True  # the caller cancelled before it started
+                self._before_load()
                 self._adapter_name = adapters.load_detached(self.req.source, spec=self.req.lora)
                 self._job = self._make_job(adapters, tokenizer, context_length)
                 return False
@@ -54,6 +55,9 @@ class AdapterSession:
             if module.training:  # generation passes adapter_names, which peft refuses in train mode
                 module.eval()
         return True
+
+    def _before_load(self) -> None:
+        """Runs on the engine thread just before the source revision is loaded."""
 
     def abort(self, adapters: AdapterCache | None, error: BaseException) -> None:
         """Give up (cancelled while queued, or the engine shutting down): drop the adapter and fail
