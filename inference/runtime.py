@@ -39,16 +39,22 @@ class EmbeddedRuntime:
             return self._engine
 
     async def start_generation(self, request: GenerationRequest) -> GenerationStream:
-        """Submit; engine errors (context too long, queue full) raise here, before anything streams."""
-        loop = asyncio.get_running_loop()
+        """Submit; engine errors (context too long, queue full) raise here, before anything streams.
 
-        def submit() -> GenerationStream:
-            engine = self.engine()
-            stream = GenerationStream(request.request_id, loop, cancel=lambda: engine.cancel(request.request_id))
-            engine.submit(request, stream.push)
-            return stream
-
-        return await asyncio.to_thread(submit)
+        The engine's answer is awaited on this loop (submit_nowait's future, settled by the thread that
+        reads the engine's pipe), not by a thread of its own: no hop to a thread and back per request."""
+        engine = self._engine or await asyncio.to_thread(self.engine)  # built once, on first use
+        request_id = request.request_id
+        stream = GenerationStream(request_id, asyncio.get_running_loop(), cancel=lambda: engine.cancel(request_id))
+        accepted = engine.submit_nowait(request, stream.push)
+        try:
+            # shielded: a caller that goes away must not cancel the future the engine's reply settles
+            await asyncio.shield(asyncio.wrap_future(accepted))
+        except asyncio.CancelledError:
+            # nobody will close this stream: stop the generation once (if) the engine took it
+            accepted.add_done_callback(lambda f: f.cancelled() or f.exception() or engine.cancel(request_id))
+            raise
+        return stream
 
     async def train(self, request: TrainingRequest) -> TrainingResult:
         engine = await asyncio.to_thread(self.engine)

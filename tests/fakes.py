@@ -77,6 +77,17 @@ class FakeEngine:
 
         threading.Thread(target=self._stream, args=(text, emit, cancel), daemon=True).start()
 
+    def submit_nowait(self, req, on_event) -> Future:
+        """submit's answer as a future (this engine decides at once)."""
+        future: Future = Future()
+        try:
+            self.submit(req, on_event)
+        except Exception as e:
+            future.set_exception(e)
+        else:
+            future.set_result(None)
+        return future
+
     def _stream(self, text: str, on_event, cancel: threading.Event) -> None:
         if text == "silent":
             return

@@ -41,6 +41,12 @@ class EngineInterface(Protocol):
         """Start a generation; `on_event` gets its events (types.Event) in order, from another thread.
         Errors known before anything streams (context too long, queue full, unknown base) raise here."""
 
+    def submit_nowait(self, req: GenerationRequest, on_event: EventCallback) -> Future:
+        """submit without waiting for the engine's decision: the future resolves (to None) once the
+        request is accepted, or raises what submit would have raised (then `on_event` gets nothing).
+        Events may come before the future resolves. Returns at once, so an event loop may call it
+        and await the future (asyncio.wrap_future) without a thread hop."""
+
     def cancel(self, request_id: str) -> None:
         """Stop a generation soon: each unfinished index gets Finished("cancelled"), then Done.
         Unknown or finished ids are ignored."""

@@ -15,9 +15,11 @@ sends whatever piled up in one message (one pickle, one write), so decode steps 
 pipe or on the parent's reading (a profile put 17 % of the engine thread in `Connection.send` with
 one write per event; bench/engine_pipe.py). The
 outbox is one FIFO for replies and events alike, so the parent sees them in the order the child
-made them. The child exits when the pipe closes (its parent is gone, even if it was SIGKILLed). If
-the child dies, open requests get Failed, waiting calls raise EngineUnavailable, and the next call
-starts a new child.
+made them. No parent thread need wait for a reply: `submit_nowait` returns the future the reader
+thread settles when the child's reply comes, and the web server's event loop awaits it directly
+(runtime.EmbeddedRuntime), so a generation starts without a hop to a thread and back. The child
+exits when the pipe closes (its parent is gone, even if it was SIGKILLed). If the child dies, open
+requests get Failed, waiting calls raise EngineUnavailable, and the next call starts a new child.
 
 Hold point (tests): with `engine_hold_after_first_token` armed (`failpoints.py`), a generation in
 the child stops after its first text until its cancel reaches the child, so a test cancels a
@@ -34,7 +36,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -91,13 +93,35 @@ class EngineProcess:
 
     def submit(self, req: GenerationRequest, on_event: EventCallback) -> None:
         """As Engine.submit: its errors (context too long, queue full, ...) raise here."""
+        try:
+            self.submit_nowait(req, on_event).result(CALL_TIMEOUT)
+        except TimeoutError as e:
+            self.cancel(req.request_id)
+            raise EngineUnavailable(f"The engine process did not answer submit within {CALL_TIMEOUT:.0f} s") from e
+
+    def submit_nowait(self, req: GenerationRequest, on_event: EventCallback) -> Future:
+        """Send the request and return: the future resolves when the child's reply comes (on the
+        reader thread), so an event loop awaits it without a thread of its own waiting on the pipe."""
         child = self._running_child()
         child.requests[req.request_id] = on_event  # before sending: events may beat the reply
         try:
-            child.call("submit", req)
+            reply = child.call_async("submit", req)
         except BaseException:
             child.requests.pop(req.request_id, None)
             raise
+        accepted: Future = Future()
+
+        def settle(reply: Future) -> None:  # on the reader thread: a refused request is forgotten first
+            error = reply.exception()
+            if error is not None:
+                child.requests.pop(req.request_id, None)
+            try:
+                accepted.set_result(None) if error is None else accepted.set_exception(error)
+            except InvalidStateError:  # its caller cancelled it
+                pass
+
+        reply.add_done_callback(settle)
+        return accepted
 
     def cancel(self, request_id: str) -> None:
         child = self._child
@@ -225,7 +249,7 @@ class _Child:
                     else:
                         ok, value = rest
                         future = self._calls.pop(key, None)
-                        if future is not None:
+                        if future is not None and not future.done():  # a caller may have cancelled it
                             future.set_result(value) if ok else future.set_exception(value)
         except (EOFError, OSError):
             pass

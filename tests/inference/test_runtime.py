@@ -53,3 +53,42 @@ def test_a_base_model_that_fails_to_load_is_in_health_and_its_requests_get_503_s
         assert str(tmp_path) not in response.content.decode()  # the server's paths stay in its log
     finally:
         embedded.shutdown()
+
+
+async def test_a_generation_whose_caller_left_before_the_engine_answered_is_cancelled_once_accepted(monkeypatch):
+    """start_generation awaits the engine's answer on the loop; a caller cancelled meanwhile leaves no
+    generation running with nobody to close it, and the engine's answer is not lost (not cancelled)."""
+    import asyncio
+    from concurrent.futures import Future
+
+    from inference import runtime
+    from inference.engine.errors import QueueFull
+    from inference.engine.types import GenerationRequest
+    from tests.fakes import BASE, FakeEngine
+
+    engine, answers = FakeEngine(), []
+
+    def submit_nowait(req, on_event):
+        answers.append(Future())
+        return answers[-1]
+
+    monkeypatch.setattr(engine, "submit_nowait", submit_nowait)
+    embedded = runtime.EmbeddedRuntime()
+    embedded._engine = engine
+    request = GenerationRequest(request_id="left", base=BASE, messages=({"role": "user", "content": "hi"},))
+    task = asyncio.ensure_future(embedded.start_generation(request))
+    while not answers:
+        await asyncio.sleep(0)  # until the task has submitted (a state, not a delay)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not answers[0].cancelled() and engine.cancelled == []
+    answers[0].set_result(None)
+    assert engine.cancelled == ["left"]
+
+    refused = asyncio.ensure_future(embedded.start_generation(request))
+    while len(answers) < 2:
+        await asyncio.sleep(0)
+    answers[1].set_exception(QueueFull(3, 3))
+    with pytest.raises(QueueFull):
+        await refused

@@ -96,6 +96,22 @@ class Engine:
         max_tokens = min(req.params.max_tokens, context - len(prompt))
         self._loop(req.base).submit(RequestState(req, on_event, prompt, max_tokens))
 
+    def submit_nowait(self, req: GenerationRequest, on_event: Callable[[Event], None]) -> Future:
+        """submit on a thread of its own, since submit tokenizes the prompt (and the first request of a
+        base loads its tokenizer): the future says whether it was accepted."""
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                self.submit(req, on_event)
+            except BaseException as e:
+                future.set_exception(e)
+            else:
+                future.set_result(None)
+
+        threading.Thread(target=run, name=f"engine-submit-{req.request_id}", daemon=True).start()
+        return future
+
     def cancel(self, request_id: str) -> None:
         """Stop a generation within one decode step: Finished(..., "cancelled") per unfinished
         index, then Done. Unknown or finished ids are ignored."""
