@@ -92,32 +92,6 @@ def test_submit_nowait_settles_its_future_from_the_childs_reply(remote):
     assert refused_stream.events == [] and "nowait-long" not in remote._child.requests
 
 
-def test_a_reply_to_a_call_its_caller_cancelled_does_not_stop_the_reader():
-    """The parent's reader, facing a child (the test) that answers a call whose future was cancelled
-    meanwhile, drops that answer and goes on reading."""
-    import socket
-    from multiprocessing.connection import Connection
-
-    from inference.engine.process import _Child
-
-    ours, theirs = socket.socketpair()
-    idle = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    child, peer = _Child(idle, Connection(ours.detach())), Connection(theirs.detach())
-    child._reader.start()
-    try:
-        given_up = child.call_async("stats", BASE)
-        _, first_id, _ = peer.recv()
-        assert given_up.cancel()
-        later = child.call_async("stats", BASE)
-        _, later_id, _ = peer.recv()
-        peer.send([("reply", first_id, True, {"open_requests": 1}), ("reply", later_id, True, {"open_requests": 2})])
-        assert later.result(30) == {"open_requests": 2} and child.alive
-    finally:
-        idle.stdin.close()
-        peer.close()
-        child._reader.join(30)
-
-
 def test_queue_full_crosses_the_pipe_with_its_numbers(checkpoint):
     engine = EngineProcess({BASE: str(checkpoint)}, EngineConfig(device="cpu", cpu_threads=1, max_queue=0))
     try:
