@@ -9,7 +9,9 @@
 2. The per-token latency of a streamed chat (greedy, 64 tokens) on an idle engine and while a
    supervised job runs on the same base, alternating.
 
-Needs the `bench` extra (trl). Run: `.venv/bin/python bench/finetune.py [--quick]`.
+Needs the `bench` extra (trl). Run: `.venv/bin/python bench/finetune.py [--quick] [--seeds N]` (with
+several seeds: total times, mean validation figures; the seed draws each side's new LoRA A, and one
+seed's luck moves the supervised validation loss by several percent).
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def load_split(path, seed=0):
 
 # -- ours --------------------------------------------------------------------------------------------
 
-def ours(engine, method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
+def ours(engine, method, train, valid, epochs, batch, lr, beta, tmp, seed=0) -> dict:
     from inference.engine.types import AdapterRef, FineTuneRequest, FineTuneStage, LoraSpec
 
     data = ({"supervised_train": tuple(train), "supervised_validation": tuple(valid)} if method == "supervised"
@@ -45,7 +47,7 @@ def ours(engine, method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
     req = FineTuneRequest(job_id=f"bench-{method}-{time.time_ns()}", base="b", source=AdapterRef("m", 0, ""),
                           dest_revision=1, dest_path=f"{tmp}/{method}-{time.time_ns()}",
                           stages=(FineTuneStage(method, epochs, batch, lr, beta=beta),),
-                          lora=LoraSpec(rank=8, alpha=16.0, dropout=0.1, target_modules="qkvo_ffn"), seed=0, **data)
+                          lora=LoraSpec(rank=8, alpha=16.0, dropout=0.1, target_modules="qkvo_ffn"), seed=seed, **data)
     start = time.perf_counter()
     result = engine.finetune(req, lambda e: None).result()
     seconds = time.perf_counter() - start
@@ -56,7 +58,7 @@ def ours(engine, method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
 
 # -- TRL ---------------------------------------------------------------------------------------------
 
-def trl_run(method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
+def trl_run(method, train, valid, epochs, batch, lr, beta, tmp, seed=0) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -68,7 +70,7 @@ def trl_run(method, train, valid, epochs, batch, lr, beta, tmp) -> dict:
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, target_modules=TARGETS, task_type="CAUSAL_LM")
     common = dict(output_dir=f"{tmp}/trl-{method}", num_train_epochs=epochs, per_device_train_batch_size=batch,
                   per_device_eval_batch_size=16, learning_rate=lr, lr_scheduler_type="linear", warmup_steps=0,
-                  weight_decay=0.0, max_grad_norm=1.0, optim="adamw_torch", seed=0, report_to=[], save_strategy="no",
+                  weight_decay=0.0, max_grad_norm=1.0, optim="adamw_torch", seed=seed, report_to=[], save_strategy="no",
                   logging_steps=1000, use_cpu=True, eval_strategy="no", dataloader_num_workers=0)
     if method == "supervised":
         from trl import SFTConfig, SFTTrainer
@@ -153,11 +155,22 @@ def latency(engine, train, valid, rounds, tmp) -> dict:
             "ratios_per_round": [d / i for i, d in zip(idle, during)], "deltas_per_stream": [min(deltas), max(deltas)]}
 
 
+def mean_run(runs: list[dict]) -> dict:
+    """Total seconds and steps, mean validation figures, over the runs of several seeds."""
+    out = {"seconds": sum(r["seconds"] for r in runs), "steps": sum(r["steps"] for r in runs)}
+    for key in ("valid_loss", "valid_preference_accuracy"):
+        values = [r[key] for r in runs if r[key] is not None]
+        out[key] = statistics.mean(values) if values else None
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--latency-only", action="store_true", help="only part 2 (no TRL)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="part 1 with seeds 0..N-1 on both sides (the seed draws the new LoRA's A): means")
     args = parser.parse_args()
     pin_threads(args.threads)
     import os
@@ -175,14 +188,19 @@ def main() -> None:
     print(f"load average at the start: {results['load_average']}", flush=True)
     for method, path, lr, beta in ([] if args.latency_only else plans):
         train, valid = load_split(path)
-        first = ours(engine, method, train, valid, epochs, 4, lr, beta, tmp)
-        theirs = trl_run(method, train, valid, epochs, 4, lr, beta, tmp)
-        results[method] = {"ours": first, "trl": theirs, "time_ratio": first["seconds"] / theirs["seconds"]}
+        runs = [(ours(engine, method, train, valid, epochs, 4, lr, beta, tmp, seed),
+                 trl_run(method, train, valid, epochs, 4, lr, beta, tmp, seed)) for seed in range(args.seeds)]
+        first, theirs = (mean_run([r[side] for r in runs]) for side in (0, 1))
+        results[method] = {"ours": first, "trl": theirs, "time_ratio": first["seconds"] / theirs["seconds"],
+                           "seeds": args.seeds, "per_seed": runs}
         print(f"{method:10s} ours {first['seconds']:7.1f} s ({first['steps']} steps)  TRL {theirs['seconds']:7.1f} s "
               f"({theirs['steps']} steps)  ratio {first['seconds'] / theirs['seconds']:.2f}x  "
               f"valid loss ours {first['valid_loss']:.4f} TRL {theirs['valid_loss']:.4f}"
               + (f"  preference accuracy ours {first['valid_preference_accuracy']:.3f} "
                  f"TRL {theirs['valid_preference_accuracy']:.3f}" if method == "dpo" else ""), flush=True)
+        if args.seeds > 1:
+            print(f"{'':10s} valid loss per seed: ours " + " ".join(f"{o['valid_loss']:.4f}" for o, _ in runs)
+                  + "  TRL " + " ".join(f"{t['valid_loss']:.4f}" for _, t in runs), flush=True)
     train, valid = load_split(SFT_FILE)
     results["latency"] = latency(engine, train, valid, 2 if args.quick else 5, tmp)
     lat = results["latency"]
