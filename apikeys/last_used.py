@@ -23,6 +23,7 @@ from django.utils import timezone
 log = logging.getLogger(__name__)
 
 PRECISION = 60.0  # seconds
+RETRY_S = 1.0
 
 
 class LastUsed:
@@ -95,15 +96,18 @@ class LastUsed:
         self._thread = None
 
     def _run(self) -> None:
+        retry = None  # after a failed write (a locked SQLite table, a database restarting), try again soon
         while True:
-            self._wake.wait()
+            self._wake.wait(retry)
             self._wake.clear()
             if self._stopping:
                 return
             try:
                 self.flush()
-            except Exception:  # the next note tries again; a key list a minute late is no reason to die
-                log.exception("writing API keys' last use failed")
+                retry = None
+            except Exception:  # what was not written stays pending; a key list late is no reason to die
+                log.exception("writing API keys' last use failed; retrying in %s s", RETRY_S)
+                retry = RETRY_S
             finally:
                 connection.close()  # this thread sleeps for minutes: hold no connection meanwhile
 

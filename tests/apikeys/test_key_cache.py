@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from apikeys import key_cache, keys
@@ -260,3 +260,27 @@ def test_the_writer_thread_writes_a_noted_use(alice):
     finally:
         writer.stop()
     assert writer.pending() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_write_is_retried_without_another_use(alice):
+    created = api_key_create(owner=alice, name="ci")
+    writer = LastUsed()
+    real_flush, calls = writer.flush, []
+
+    def flush_failing_once():
+        calls.append(1)
+        if len(calls) == 1:  # as SQLite's "database table is locked" does under a concurrent writer
+            raise OperationalError("database table is locked")
+        return real_flush()
+
+    writer.flush = flush_failing_once
+    try:
+        writer.note(created.api_key.pk)  # the only note: no later request wakes the writer again
+        deadline = time.monotonic() + 30  # a bound for a failure, not a guess: the loop ends once written
+        while ApiKey.objects.get(pk=created.api_key.pk).last_used_at is None:
+            assert time.monotonic() < deadline, "the failed write was not retried"
+            time.sleep(0.05)
+    finally:
+        writer.stop()
+    assert len(calls) >= 2
