@@ -26,14 +26,19 @@ class LineChart:
     note: str = ""  # how to read it, under the chart
 
 
-def _fmt(value: float) -> str:
-    if value == 0:
-        return "0"
-    if 100 <= abs(value) < 1e6:  # a percentage or a count: whole numbers, never "1e+02"
-        return f"{value:.0f}"
-    if abs(value) >= 100 or abs(value) < 0.01:
-        return f"{value:.2g}"
-    return f"{value:.3g}"
+def tick_labels(values: list[float]) -> list[str]:
+    """The axis labels of `values` with the fewest decimals that still tell them apart: a loss moving
+    from -1.0212 to -1.0198 must not read "-1.02" three times, and a percentage reads 0, 50, 100."""
+    for decimals in range(7):
+        labels = [_fixed(v, decimals) for v in values]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{v:.3g}" for v in values]
+
+
+def _fixed(value: float, decimals: int) -> str:
+    label = f"{value:.{decimals}f}"
+    return label[1:] if label.lstrip("-0.") == "" and label.startswith("-") else label  # never "-0"
 
 
 def line_chart(title: str, series: list[tuple[int, float | None]], *, width: int = WIDTH,
@@ -67,7 +72,8 @@ def line_chart(title: str, series: list[tuple[int, float | None]], *, width: int
 
     points = [Point(x=round(px(r), 1), y=round(py(v), 1), revision=r, value=v) for r, v in data]
     path = " ".join(f"{'M' if i == 0 else 'L'}{p.x},{p.y}" for i, p in enumerate(points))
-    y_ticks = [(round(py(v), 1), _fmt(v)) for v in (y_lo + margin, (y_lo + y_hi) / 2, y_hi - margin)]
+    tick_values = [y_lo + margin, (y_lo + y_hi) / 2, y_hi - margin]
+    y_ticks = list(zip((round(py(v), 1) for v in tick_values), tick_labels(tick_values)))
     step = max(1, round(len(revisions) / 6))
     x_ticks = [(p.x, str(p.revision)) for p in points[::step]]
     if points[-1].revision != int(x_ticks[-1][1]):
