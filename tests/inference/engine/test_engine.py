@@ -175,15 +175,24 @@ def test_shutdown_fails_what_is_in_flight_and_refuses_new_requests(make_engine):
         engine.submit(request("Hello", request_id="late"), Stream())
 
 
-def test_weights_that_fail_to_load_fail_the_queued_requests_and_then_refuse_at_once(checkpoint_dir, tmp_path):
+def test_weights_that_fail_to_load_fail_the_queued_requests_and_then_refuse_at_once(checkpoint_dir, tmp_path,
+                                                                                    monkeypatch):
+    from inference.engine.serving import base_loop
+
     broken = tmp_path / "broken"
     shutil.copytree(checkpoint_dir, broken)
     for f in broken.glob("*.safetensors"):
         f.write_bytes(b"garbage")
+    # The load starts with the first submit, on the engine thread: it fails only once that request is
+    # queued (else it could fail first, and the submit would raise instead of queueing).
+    queued = threading.Event()
+    real_load = base_loop.load_checkpoint
+    monkeypatch.setattr(base_loop, "load_checkpoint", lambda *a, **kw: (queued.wait(30), real_load(*a, **kw))[1])
     engine = Engine({"tiny": str(broken)}, EngineConfig(device="cpu"))
     try:
         stream = Stream()
         engine.submit(request("Hello"), stream)
+        queued.set()
         assert stream.wait().last.kind == "failed" and stream.last.code == "checkpoint_invalid"
         assert not engine.is_ready("tiny")
         with pytest.raises(CheckpointError, match=str(broken)):
