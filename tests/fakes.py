@@ -212,3 +212,23 @@ class FakeRuntime:
 
     def shutdown(self) -> None:
         """Holds nothing."""
+
+
+class SharedCacheDownForWrites:
+    """The shared cache as a Redis that answers reads but fails every write (it went away mid-request)."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    def get(self, *args, **kwargs):
+        return self._cache.get(*args, **kwargs)
+
+    def add(self, *args, **kwargs):
+        return self._cache.add(*args, **kwargs)
+
+    def incr(self, *args, **kwargs):
+        import redis
+
+        raise redis.ConnectionError("Connection refused")
+
+    set = incr

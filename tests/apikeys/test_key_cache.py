@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+import redis
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
@@ -15,6 +16,7 @@ from apikeys.last_used import LastUsed, recorder
 from apikeys.models import ApiKey
 from apikeys.services import api_key_authenticate, api_key_create, api_key_revoke
 from tests.conftest import ApiClient
+from tests.fakes import SharedCacheDownForWrites
 from tigercity import generations
 from tigercity.cache import cache_settings
 
@@ -284,3 +286,26 @@ def test_a_failed_write_is_retried_without_another_use(alice):
     finally:
         writer.stop()
     assert len(calls) >= 2
+
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as a web request runs
+def test_a_revocation_that_cannot_reach_the_shared_cache_changes_nothing(alice, monkeypatch):
+    """Revoking writes the database and bumps the generation: if the bump fails, other processes would
+    trust the revoked key once Redis answers again. So the change is refused, the key stays as it was."""
+    from tigercity import cache as shared_cache
+
+    created = api_key_create(owner=alice, name="ci")
+    assert api_key_authenticate(key=created.secret) is not None  # cached in this process
+    monkeypatch.setattr(shared_cache, "_shared", SharedCacheDownForWrites(shared_cache.shared()))
+    with pytest.raises(redis.ConnectionError):
+        api_key_revoke(owner=alice, key_id=created.api_key.pk)
+    alice.is_active = False
+    with pytest.raises(redis.ConnectionError):
+        alice.save()
+    with pytest.raises(redis.ConnectionError):
+        ApiKey.objects.get(pk=created.api_key.pk).delete()
+    created.api_key.refresh_from_db()
+    alice.refresh_from_db()
+    assert created.api_key.revoked_at is None and alice.is_active
+    assert ApiKey.objects.filter(pk=created.api_key.pk).exists()

@@ -1,6 +1,7 @@
 """User models resolved for generations, kept per web process (inference/resolved_models.py): a repeated
 generation reads no database, and any change to the owner's models is seen by the next one."""
 import pytest
+import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -92,3 +93,22 @@ async def test_an_async_build_of_a_resolved_model_needs_no_hop_to_a_thread(monke
     except InvalidRequest:
         pass
     assert len(hops) == 2
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as a web request runs
+def test_a_change_that_cannot_reach_the_shared_cache_changes_nothing(alice, monkeypatch):
+    """A change written while the generation cannot be bumped would leave every process generating with
+    the old row once Redis answers again: the change is refused instead."""
+    from tests.fakes import SharedCacheDownForWrites
+    from tigercity import cache as shared_cache
+
+    student = model_create(owner=alice, name="student", parent_model="llama-3.1-8b", rank=4)
+    build(alice)  # cached in this process
+    monkeypatch.setattr(shared_cache, "_shared", SharedCacheDownForWrites(shared_cache.shared()))
+    for change in (lambda: model_update(model=student, temperature=0.25),
+                   lambda: revision_commit(model=student, number=1, path=f"{student.key}/rev-1"),
+                   lambda: model_delete(model=student)):
+        with pytest.raises(redis.ConnectionError):
+            change()
+    student.refresh_from_db()
+    assert student.temperature != 0.25 and student.revision == 0
