@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER = "5"
 STATS_TIMEOUT = 5.0  # seconds /v1/health waits for a replica's figures
+OPEN_ATTEMPTS = 3  # replicas tried for a request whose replica died before taking it
 
 
 class RayRuntime:
@@ -206,7 +207,11 @@ class RayRuntime:
             return self._handles[base]
 
     async def _open(self, base: str, method: str, *args, model: str = ""):
-        """Call a streaming method; returns the stream once a replica took the request."""
+        """Call a streaming method; returns the stream once a replica took the request.
+
+        A replica that died before it took the request (no Accepted: nothing ran there) is tried again on
+        another, up to OPEN_ATTEMPTS times in all: Serve's routers learn of a dead replica from the
+        failed call itself, so the request just after a crash would otherwise be refused for nothing."""
         from ray.exceptions import RayActorError
         from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
@@ -214,24 +219,30 @@ class RayRuntime:
             handle = await asyncio.to_thread(self._handle, base)
         except Exception as e:  # cluster unreachable, application not deployed
             raise self._unavailable(f"The engine for {base} is not reachable on the Ray cluster: {e}") from e
-        stream = getattr(handle.options(stream=True, multiplexed_model_id=model), method).remote(*args)
-        try:
-            first = await asyncio.wait_for(stream.__anext__(), self.timeout)
-        except asyncio.TimeoutError:
-            stream.cancel()
-            raise self._unavailable(f"No engine replica for {base} took the request within {self.timeout:g} s.") from None
-        except BackPressureError:
-            raise self._unavailable(f"Too many requests are waiting for an engine replica for {base}.") from None
-        except DeploymentUnavailableError:
-            raise self._unavailable(f"The engine for {base} has no healthy replica.") from None
-        except (RayActorError, StopAsyncIteration) as e:
-            raise self._unavailable(f"The engine replica for {base} stopped before it answered.",
-                                    code="replica_lost") from e
-        if isinstance(first, Raised):
-            if isinstance(first.error, EngineUnavailable):  # the replica is shutting down
-                raise self._unavailable(str(first.error))
-            raise first.error
-        return stream
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            stream = getattr(handle.options(stream=True, multiplexed_model_id=model), method).remote(*args)
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                first = await asyncio.wait_for(stream.__anext__(), max(left, 0.001))
+            except asyncio.TimeoutError:
+                stream.cancel()
+                raise self._unavailable(f"No engine replica for {base} took the request within {self.timeout:g} s.") from None
+            except BackPressureError:
+                raise self._unavailable(f"Too many requests are waiting for an engine replica for {base}.") from None
+            except DeploymentUnavailableError:
+                raise self._unavailable(f"The engine for {base} has no healthy replica.") from None
+            except (RayActorError, StopAsyncIteration) as e:
+                if attempt < OPEN_ATTEMPTS:
+                    log.warning("%s on %s: the replica died before it took the request; trying another", method, base)
+                    continue
+                raise self._unavailable(f"The engine replica for {base} stopped before it answered.",
+                                        code="replica_lost") from e
+            if isinstance(first, Raised):
+                if isinstance(first.error, EngineUnavailable):  # the replica is shutting down
+                    raise self._unavailable(str(first.error))
+                raise first.error
+            return stream
 
     async def _result(self, stream, base: str):
         """The one item after Accepted: a result, or the engine error raised again."""
