@@ -21,7 +21,7 @@ from playground import selectors, services
 from playground.prompt_tokens import prompt_fit, too_long
 from playground.forms import api_body
 from playground.models import Message
-from playground.views.common import error_text, field_errors, inline, model_event, post_login_required, render_error
+from playground.views.common import error_text, field_errors, form_number, inline, model_event, post_login_required, render_error
 from tigercity.errors import ApiError, InvalidRequest
 
 FINISH_REASONS = ("stop", "length", "cancelled")
@@ -70,7 +70,7 @@ def _message_text(raw: str, role: str = "user") -> str:
 def _own_conversation(user, raw_id: str):
     """The user's conversation named by a form field ("" or not a number: a new one, None)."""
     if raw_id.isascii() and raw_id.isdigit():
-        return selectors.conversation_get(owner=user, pk=int(raw_id))
+        return selectors.conversation_get(owner=user, pk=form_number(raw_id) or 0)
     return None
 
 
@@ -163,7 +163,7 @@ def chat_answer(request, pk: int):
         reason = request.POST.get("finish_reason", "")
         turn = services.message_add(
             conversation=conversation, role=Message.ASSISTANT, content=request.POST.get("content", ""),
-            model=model.api_id, revision=int(revision) if revision.isascii() and revision.isdigit() else None,
+            model=model.api_id, revision=form_number(revision),
             finish_reason=reason if reason in FINISH_REASONS else "",
         )
     except ApiError as exc:
@@ -239,7 +239,8 @@ def chat_turns(request, pk: int):
     """The turns after `after` (a message id): how another tab's new turns reach this one."""
     conversation = selectors.conversation_get(owner=request.user, pk=pk)
     raw = request.GET.get("after", "")
-    turns = conversation.messages.filter(pk__gt=int(raw)) if raw.isdigit() else conversation.messages.all()
+    after = form_number(raw)
+    turns = conversation.messages.all() if after is None else conversation.messages.filter(pk__gt=after)
     return TemplateResponse(request, "playground/_turns.html", {"turns": turns})
 
 

@@ -24,6 +24,12 @@ SESSION_ENDED_HEADER = "X-Session-Ended"
 SESSION_ENDED = "Your session has ended. Sign in again to continue: what you wrote is kept."
 
 
+def form_number(raw: str) -> int | None:
+    """A form field's id or count: 1 to 9 ASCII digits, else None. Longer strings of digits would be
+    over the database's integers, and over 4300 digits int() itself raises (a 500)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+
+
 def error_text(exc: BaseException) -> tuple[int, str]:
     """(status, message) for any error a service, a serializer or the engine raised: the v1 API's words."""
     status, body, _ = describe(exc)

@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from playground import comparisons, selectors
-from playground.views.common import error_text, field_errors, inline, post_login_required
+from playground.views.common import error_text, field_errors, form_number, inline, post_login_required
 from playground.views.finetune import own_model_or_404
 from tigercity.errors import ApiError
 
@@ -66,8 +66,7 @@ def compare_pick(request, ref: str):
     """Record a pick; answers with the reveal (which revision wrote which answer) and the new standings."""
     model = own_model_or_404(request.user, ref)
     raw_set = request.POST.get("prompt_set", "")
-    prompt_set = (selectors.prompt_set_get(owner=request.user, pk=int(raw_set))
-                  if raw_set.isascii() and raw_set.isdigit() else None)
+    prompt_set = selectors.prompt_set_get(owner=request.user, pk=form_number(raw_set) or 0) if raw_set else None
     try:
         pick = comparisons.pick_record(owner=request.user, model=model, prompt_set=prompt_set, data=request.POST)
     except ApiError as exc:

@@ -11,7 +11,7 @@ from inference.models import TunedModel
 from playground import selectors, services
 from playground.charts import training_charts
 from playground.views.compare import compare_context
-from playground.views.common import error_text, inline, model_event, post_login_required
+from playground.views.common import error_text, form_number, inline, model_event, post_login_required
 from tigercity.errors import ApiError, Conflict, InvalidRequest
 
 SAMPLE_SIZES = (1, 2, 3, 4, 6, 8)  # 1: a single answer, rated like a thumbs in chat
@@ -60,7 +60,7 @@ def _responses(post) -> list[dict]:
         thumbs, score = post.get(f"thumbs_{i}", ""), post.get(f"score_{i}", "")
         if thumbs in ("1", "-1"):
             responses.append({"content": content, "reward": float(thumbs)})
-        elif score.isascii() and score.isdigit() and 1 <= int(score) <= 5:
+        elif (form_number(score) or 0) in range(1, 6):
             responses.append({"content": content, "reward": score_reward(int(score))})
     return responses
 
@@ -116,9 +116,9 @@ def train_undo(request, ref: str):
         model = model_selectors.model_get(owner=request.user, ref=ref)
         if model.read_only:
             raise Conflict("Only your own models have trainings to undo.")
-        if not raw.isdigit():
+        if form_number(raw) is None:
             raise InvalidRequest("revision must be the revision the training produced.", param="revision")
-        restored = services.training_undo(model=model, revision=int(raw))
+        restored = services.training_undo(model=model, revision=form_number(raw))
         if restored is None:
             raise Conflict(f"Revision {raw} was not produced by a training, so there is nothing to undo.")
     except ApiError as exc:

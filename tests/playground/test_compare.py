@@ -143,3 +143,9 @@ def test_deleting_a_prompt_set_keeps_its_picks(web, trained):
     pick(web, prompt_set=str(greetings.pk))
     assert web.post(f"/train/student/prompt-sets/{greetings.pk}/delete/", headers=HTMX).status_code == 200
     assert not PromptSet.objects.exists() and BlindPick.objects.get().prompt_set is None
+
+
+@pytest.mark.parametrize("value", ["9" * 30, "9" * 5000, "x"])
+def test_a_prompt_set_that_is_not_one_of_yours_is_404_however_long(web, trained, value):
+    assert pick(web, prompt_set=value).status_code == 404  # 5000 digits were over int()'s limit: a 500
+    assert not BlindPick.objects.exists()

@@ -530,3 +530,20 @@ def test_turns_can_be_deleted_one_or_from_one_on(web, bob_web, alice):
     first = conversation.messages.first()
     assert web.post(f"/chat/turns/{first.pk}/delete/", {"from_here": "1"}).status_code == 204
     assert not conversation.messages.exists()
+
+
+def test_numbers_in_forms_too_long_for_an_integer_are_refused_not_a_500(web, alice, runtime):
+    """int() raises over 4300 digits, and the database's integers end at 10 digits: a 500 either way."""
+    own_model(alice)
+    conversation, _ = conversation_with_answer(alice)
+    huge = "9" * 5000
+    sent = web.post("/chat/send/", {"conversation": huge, "model": "deepseek-r1-8b", "content": "hi"}, headers=HTMX)
+    assert sent.status_code == 404
+    for revision in (huge, "9" * 30):
+        answer = web.post(f"/chat/{conversation.pk}/answer/", {"content": "Hi", "model": "deepseek-r1-8b",
+                                                              "revision": revision, "finish_reason": "stop"}, headers=HTMX)
+        assert answer.status_code == 200 and conversation.messages.last().revision is None
+    assert web.get(f"/chat/{conversation.pk}/turns/?after={huge}").status_code == 200
+    trained = web.post("/train/student/run/", {"prompt": "Say hi", "content_0": "Hi!", "score_0": huge}, headers=HTMX)
+    assert trained.status_code == 400 and not runtime.trainings  # no rating: nothing to train on
+    assert web.post("/train/student/undo/", {"revision": huge}, headers=HTMX).status_code == 400
