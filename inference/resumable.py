@@ -18,6 +18,10 @@ from typing import Protocol
 from inference.wire_formats import frames
 
 KEEP_FINISHED_S = 120.0  # a page reloaded just as its answer ended still gets it
+# Generations one user has under resume keys (running or ended): running ones are bounded by the
+# concurrent-generation limit, ended ones were not (a 1-token generation under a new key, socket closed,
+# over and over, each kept with its frames for KEEP_FINISHED_S). Keeping one more forgets the oldest.
+MAX_KEPT_PER_USER = 32
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9:_-]{1,64}$")
 TAKEN_OVER = {"message": "This answer goes on in another page of this conversation.", "type": "invalid_request_error",
               "code": "resumed_elsewhere", "param": None}
@@ -32,7 +36,7 @@ class Follower(Protocol):
     async def send_json(self, content: dict) -> None: ...
 
 
-_resumable: dict[tuple[int, str], "Relay"] = {}
+_resumable: dict[int, dict[str, "Relay"]] = {}  # user id -> resume key -> relay, oldest kept first
 
 
 class Relay:
@@ -106,18 +110,30 @@ class Relay:
 
 
 def keep(relay: Relay) -> None:
-    """Make `relay` findable by its user and key (a newer generation under the same key replaces it)."""
-    _resumable[(relay.user_id, relay.resume)] = relay
+    """Make `relay` findable by its user and key (a newer generation under the same key replaces it); past
+    MAX_KEPT_PER_USER the user's oldest is forgotten (one still running goes on for the page following it)."""
+    mine = _resumable.setdefault(relay.user_id, {})
+    mine.pop(relay.resume, None)
+    mine[relay.resume] = relay
+    while len(mine) > MAX_KEPT_PER_USER:
+        del mine[next(iter(mine))]
 
 
 def find(*, user_id: int, resume: str) -> Relay | None:
-    return _resumable.get((user_id, resume))
+    return _resumable.get(user_id, {}).get(resume)
+
+
+def kept(user_id: int) -> int:
+    """How many generations `user_id` has under resume keys in this process."""
+    return len(_resumable.get(user_id, {}))
 
 
 def _forget(relay: Relay) -> None:
-    key = (relay.user_id, relay.resume)
-    if _resumable.get(key) is relay:
-        del _resumable[key]
+    mine = _resumable.get(relay.user_id, {})
+    if mine.get(relay.resume) is relay:
+        del mine[relay.resume]
+        if not mine:
+            del _resumable[relay.user_id]
 
 
 def _forget_later(relay: Relay) -> None:

@@ -175,3 +175,27 @@ async def test_a_generation_that_ended_while_no_page_followed_it_is_replayed_who
     assert text(replayed) == text(await receive_until(third, "done"))
     await second.send_json_to({"type": "attach", "id": "b2", "resume": "chat-12"})  # seen to its end: gone
     assert (await second.receive_json_from(timeout=30))["error"]["code"] == "generation_not_found"
+
+
+async def test_a_user_keeps_at_most_max_kept_per_user_generations_the_oldest_forgotten(
+        points, connect, alice, bob, monkeypatch):
+    """Each ended generation is kept with its frames for a while: without a cap, a loop of short generations
+    under new keys held memory without bound."""
+    from inference import resumable
+    from inference.admission import running
+
+    monkeypatch.setattr(resumable, "MAX_KEPT_PER_USER", 2)
+    for user, key in ((bob, "chat-1"), (alice, "chat-1"), (alice, "chat-2"), (alice, "chat-3")):
+        socket = await connect(user)
+        await socket.send_json_to({"type": "generate", "id": "a1", "model": "llama-3.1-8b", "messages": HELLO,
+                                   "temperature": 0, "max_tokens": 6, "resume": key})
+        assert (await socket.receive_json_from(timeout=60))["type"] == "start"
+        await socket.disconnect()
+    await until(lambda: running(alice.pk) == 0 and running(bob.pk) == 0)
+    assert resumable.kept(alice.pk) == 2 and resumable.kept(bob.pk) == 1  # one user's cap never drops another's
+    page = await connect(alice)
+    await page.send_json_to({"type": "attach", "id": "b1", "resume": "chat-1"})  # the oldest: forgotten
+    assert (await page.receive_json_from(timeout=30))["error"]["code"] == "generation_not_found"
+    await page.send_json_to({"type": "attach", "id": "b3", "resume": "chat-3"})
+    assert (await receive_until(page, "done"))[-1]["type"] == "done"
+    assert resumable.kept(alice.pk) == 1  # seen to its end: gone
