@@ -12,18 +12,24 @@ settings, the request and the response, nothing else.
 
 Django also gives every request a thread of its own for its synchronous parts (database queries, DRF
 views), starting one and joining it from yet another thread: here a request borrows an idle one-thread
-executor from a pool instead, and gives it back when its answer is sent.
+executor from a pool instead, and gives it back when its answer is sent. request_started and
+request_finished make no hop to that thread when it has nothing to do there (tigercity/request_signals.py).
 """
+import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext, markcoroutinefunction
-from django.core.handlers.asgi import ASGIHandler
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, markcoroutinefunction, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.urls import set_script_prefix
+
+from tigercity.request_signals import RequestExecutor, deferrable_start, inline_finish
 
 API_PREFIXES = ("/v1/", "/openai/")
 INLINE = (SecurityMiddleware, CommonMiddleware, XFrameOptionsMiddleware)  # in settings.MIDDLEWARE's order
@@ -65,7 +71,7 @@ class InlineMiddleware:
 
 class ApiHandler(ASGIHandler):
     def __init__(self):
-        self._idle: list[ThreadPoolExecutor] = []
+        self._idle: list[RequestExecutor] = []
         self._idle_lock = threading.Lock()
         super().__init__()
 
@@ -79,8 +85,82 @@ class ApiHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        async with self.request_thread():
-            await self.handle(scope, receive, send)
+        async with self.request_thread() as executor:
+            await self.handle(scope, receive, send, executor)
+
+    async def handle(self, scope, receive, send, executor=None):
+        """Django's ASGIHandler.handle (5.2), its two signals sent as tigercity/request_signals.py says."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        if executor is not None and deferrable_start(self.__class__):
+            executor.lend(lambda: signals.request_started.send(sender=self.__class__, scope=scope))
+        else:
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            await self._close(error_response, executor)
+            return
+
+        async def process_request(request, send):
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass  # the client left while the answer was sent
+            return response
+
+        # As Django does: a client that leaves cancels the view (a generation stops).
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request(request, send)),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            await self._close(response, executor)
+        body_file.close()
+
+    async def _close(self, response, executor) -> None:
+        """response.close(): its resources, then request_finished; on the loop when the request ran
+        nothing on its thread (tigercity/request_signals.py), on that thread otherwise."""
+        if executor is None or executor.used:
+            await sync_to_async(response.close)()
+            return
+        finish = inline_finish(getattr(response, "_handler_class", self.__class__))
+        if finish is None:
+            await sync_to_async(response.close)()
+            return
+        for closer in response._resource_closers:
+            try:
+                closer()
+            except Exception:
+                pass  # as HttpResponseBase.close
+        response._resource_closers.clear()
+        response.closed = True
+        finish()
 
     @asynccontextmanager
     async def request_thread(self):
@@ -93,19 +173,20 @@ class ApiHandler(ASGIHandler):
             async with ThreadSensitiveContext() as context:
                 SyncToAsync.context_to_thread_executor[context] = executor
                 try:
-                    yield
+                    yield executor
                 finally:
                     SyncToAsync.context_to_thread_executor.pop(context, None)
         finally:
             self._give_back(executor)
 
-    def _borrow(self) -> ThreadPoolExecutor:
+    def _borrow(self) -> RequestExecutor:
         with self._idle_lock:
-            if self._idle:
-                return self._idle.pop()
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-request")
+            executor = self._idle.pop() if self._idle else RequestExecutor()
+        executor.lend()
+        return executor
 
-    def _give_back(self, executor: ThreadPoolExecutor) -> None:
+    def _give_back(self, executor: RequestExecutor) -> None:
+        executor.lend()  # drops a start that never ran (the request ran nothing on the thread)
         with self._idle_lock:
             if len(self._idle) < IDLE_THREADS:
                 self._idle.append(executor)

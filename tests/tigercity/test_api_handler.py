@@ -82,3 +82,88 @@ async def test_requests_reuse_a_pooled_thread_and_a_task_outliving_its_request_s
 def test_api_paths():
     assert all(is_api_path(p) for p in ("/v1/models", "/v1", "/openai/v1/chat/completions", "/openai"))
     assert not any(is_api_path(p) for p in ("/", "/login/", "/v1x", "/static/playground/app.js", "/ws/chat/"))
+
+
+def spy_on_the_thread_connection(events: list) -> None:
+    """Notes in events each check of the thread's connection (what close_old_connections calls) and
+    each query on it."""
+    from django.db import connection
+
+    check = connection.close_if_unusable_or_obsolete
+
+    def checked():
+        events.append("check")
+        check()
+
+    def query(execute, sql, params, many, context):
+        events.append("query")
+        return execute(sql, params, many, context)
+
+    connection.close_if_unusable_or_obsolete = checked
+    connection.execute_wrappers.append(query)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_request_signals_run_on_the_request_thread_when_it_is_used_and_make_no_hop_otherwise(
+        make_user, make_key):
+    """close_old_connections still runs on the request's thread before the request's first query there
+    (request_started) and after its view (request_finished); a request that runs nothing on its thread (a
+    cached key, the base model) makes no hop to it: its connection is checked again before its next use."""
+    from django.core import signals
+
+    alice = await sync_to_async(make_user)("alice")
+    key = await sync_to_async(make_key)(alice)
+    auth = {"Authorization": f"Bearer {key}"}
+    handler, used, finished, events = ApiHandler(), [], [], []
+    give_back = handler._give_back
+
+    def given_back(executor):
+        used.append(executor.used)  # whether the request ran anything on its thread
+        give_back(executor)
+
+    handler._give_back = given_back
+
+    def on_finished(**kwargs):
+        finished.append(kwargs["sender"])
+
+    signals.request_finished.connect(on_finished)  # a receiver of another kind: Django's own hop again
+    try:
+        async with client(handler) as http:
+            assert (await http.get("/v1/models", headers=auth)).status_code == 200
+    finally:
+        signals.request_finished.disconnect(on_finished)
+    assert finished == [ApiHandler] and used == [True]
+    async with client(handler) as http:  # one request at a time: each reuses the one pooled thread
+        async with handler.request_thread():
+            await sync_to_async(spy_on_the_thread_connection)(events)
+        assert (await http.get("/v1/models", headers=auth)).status_code == 200 and used[-1]
+        assert events[0] == "check" and "query" in events and events[-1] == "check"
+        events.clear()
+        generated = await http.post("/v1/generate_response", headers=auth,
+                                    json={"model": "llama-3.1-8b", "max_tokens": 1,
+                                          "messages": [{"role": "user", "content": "Hello!"}]})
+        assert generated.status_code == 200 and not used[-1] and events == []  # no hop at all
+        assert (await http.get("/v1/models", headers=auth)).status_code == 200
+        assert events[0] == "check" and "query" in events and events[-1] == "check"
+        missing = await http.post("/v1/generate_response", headers=auth,
+                                  json={"model": "no-such-model", "max_tokens": 1,
+                                        "messages": [{"role": "user", "content": "Hello!"}]})
+        assert missing.status_code == 404 and missing.json()["error"]["type"]
+
+
+def test_the_request_start_runs_on_the_thread_once_before_its_first_task():
+    import threading
+
+    from tigercity.request_signals import RequestExecutor
+
+    executor, ran = RequestExecutor(), []
+    try:
+        executor.lend(lambda: ran.append(("start", threading.get_ident())))
+        first = executor.submit(lambda: ran.append(("task", threading.get_ident())))
+        first.result()
+        executor.submit(ran.append, ("second", threading.get_ident())).result()
+        assert [r[0] for r in ran] == ["start", "task", "second"] and ran[0][1] == ran[1][1] != threading.get_ident()
+        executor.lend()
+        assert not executor.used
+    finally:
+        executor.shutdown()
