@@ -15,6 +15,13 @@ from tigercity.errors import ApiError
 
 log = logging.getLogger(__name__)
 
+try:
+    from redis.exceptions import ConnectionError as _RedisConnectionError, TimeoutError as _RedisTimeoutError
+
+    REDIS_UNREACHABLE: tuple[type[BaseException], ...] = (_RedisConnectionError, _RedisTimeoutError)
+except ImportError:  # no Redis client installed: no Redis to be unreachable
+    REDIS_UNREACHABLE = ()
+
 TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -84,6 +91,10 @@ def describe(exc: BaseException) -> tuple[int, dict, dict]:
                                code="body_too_large"), {}
     if isinstance(exc, Http404):
         return 404, error_body(404, "Not found.", code="not_found"), {}
+    if isinstance(exc, REDIS_UNREACHABLE):  # keys and rate limits need it: refused, never let through
+        log.error("the shared cache (Redis) cannot be reached: %s", exc)
+        return 503, error_body(503, "The server's shared cache (Redis) cannot be reached; retry shortly.",
+                               code="shared_cache_unavailable"), {"Retry-After": "5"}
     log.error("unexpected error", exc_info=exc)
     return 500, error_body(500, "The server hit an unexpected error. It has been logged.", code="internal_error"), {}
 

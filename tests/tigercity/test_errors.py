@@ -59,3 +59,27 @@ def test_the_openapi_schema_and_docs_are_served(anon_api):
     docs = anon_api.get("/v1/docs")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+@pytest.fixture
+def redis_unreachable(settings):
+    """The deployment's shared cache on a Redis that refuses connections (a port nothing listens on)."""
+    import socket
+
+    from tigercity.cache import cache_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.CACHES = cache_settings(f"redis://127.0.0.1:{port}/0", "tigercity-test")
+    settings.TIGER = {**settings.TIGER, "KEY_CACHE": True}
+
+
+def test_an_unreachable_redis_is_a_503_that_says_so_and_no_key_is_accepted(api, redis_unreachable):
+    """The key generation cannot be read: no key is trusted (not even a cached one), and the client is
+    told what is wrong rather than 'an unexpected error'."""
+    for response in (api.get("/v1/models"),
+                     api.post("/v1/generate_response", {"model": "llama-3.1-8b", "max_tokens": 1,
+                                                        "messages": [{"role": "user", "content": "Hi"}]})):
+        assert_error_object(response, 503, "server_error")
+        assert response.json()["error"]["code"] == "shared_cache_unavailable" and response["Retry-After"]
