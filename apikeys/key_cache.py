@@ -47,6 +47,11 @@ def keys_changed() -> None:
     generations.changed(GENERATION_KEY)
 
 
+def keys_changing() -> None:
+    """A key or a user is about to change: raises, before the write, if the shared cache cannot be bumped."""
+    bump()
+
+
 class KeyCache(generations.ProcessCache):
     """This process's checked keys: ApiKey objects with their owner, by SHA-256."""
 

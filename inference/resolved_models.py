@@ -24,6 +24,11 @@ def models_changed(owner_id: int) -> None:
     generations.changed(generation_name(owner_id))
 
 
+def models_changing(owner_id: int) -> None:
+    """Raises, before the write, if the shared cache cannot be bumped (inference/signals.py)."""
+    generations.bump(generation_name(owner_id))
+
+
 def _copy(resolved):
     model, adapter = resolved
     return copy.copy(model), adapter  # an AdapterRef is frozen

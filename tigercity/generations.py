@@ -5,12 +5,14 @@ process; JSON like every value there). Whatever changes the rows a process keeps
 a request reads it, and a ProcessCache entry is trusted only if it was stored under that same value. So
 the request after a change misses in every process and reads the database again.
 
-Races: read the generation *before* the database, and bump both before the change (pre_save, pre_delete)
-and again once its transaction commits (`changed`): a process that read the row between the two stored it
-under a value the commit's bump has already left behind. Bumping before the write also fails closed: a
-shared cache that cannot be reached raises before the database changes, so no change (a revocation) is
-written that other processes would miss once Redis answers again. A missing counter (a fresh or flushed Redis, an eviction)
-restarts at a random 62-bit value, so no stored entry can match it by chance.
+Races: read the generation *before* the database, and bump after the change and again once its
+transaction commits (`changed`, from post_save/post_delete): a process that read the row before the
+commit stored it under a value the commit's bump has already left behind (in autocommit, the write has
+committed when post_save runs). A bump before the write too (`bump`, from pre_save/pre_delete) fails
+closed: a shared cache that cannot be reached raises before the database changes, so no change (a
+revocation) is written that other processes would miss once Redis answers again. A missing counter (a
+fresh or flushed Redis, an eviction) restarts at a random 62-bit value, so no stored entry can match it
+by chance.
 """
 from __future__ import annotations
 
@@ -44,8 +46,7 @@ def bump(name: str, cache=None) -> None:
 
 
 def changed(name: str) -> None:
-    """Rows under `name` are about to change: bumped now (raising if the shared cache cannot be reached,
-    before the write), and again when the current transaction commits."""
+    """Rows under `name` changed: bumped now, and again when the current transaction commits."""
     bump(name)
     transaction.on_commit(lambda: bump(name), robust=True)
 

@@ -309,3 +309,24 @@ def test_a_revocation_that_cannot_reach_the_shared_cache_changes_nothing(alice, 
     alice.refresh_from_db()
     assert created.api_key.revoked_at is None and alice.is_active
     assert ApiKey.objects.filter(pk=created.api_key.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit: the write commits as it is made, as in a web request
+def test_a_key_read_while_its_revocation_is_being_written_is_stale_once_it_is(alice):
+    """Another request reads the key after the bump made before the write, but before the write: what it
+    cached must be left behind by a bump after the write has committed."""
+    from django.db.models.signals import pre_save
+
+    created = api_key_create(owner=alice, name="ci")
+    seen = []
+
+    def concurrent_request(sender, instance, **kwargs):  # runs after apikeys' own pre_save receiver
+        seen.append(api_key_authenticate(key=created.secret))
+
+    pre_save.connect(concurrent_request, sender=ApiKey, dispatch_uid="test.concurrent_request")
+    try:
+        api_key_revoke(owner=alice, key_id=created.api_key.pk)
+    finally:
+        pre_save.disconnect(dispatch_uid="test.concurrent_request", sender=ApiKey)
+    assert seen and seen[0] is not None  # it read the row as it was, and cached it
+    assert api_key_authenticate(key=created.secret) is None

@@ -112,3 +112,24 @@ def test_a_change_that_cannot_reach_the_shared_cache_changes_nothing(alice, monk
             change()
     student.refresh_from_db()
     assert student.temperature != 0.25 and student.revision == 0
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit: the write commits as it is made, as in a web request
+def test_a_model_read_while_its_change_is_being_written_is_stale_once_it_is(alice):
+    from django.db.models.signals import pre_save
+
+    from inference.models import TunedModel
+
+    student = model_create(owner=alice, name="student", parent_model="llama-3.1-8b", rank=4)
+    seen = []
+
+    def concurrent_generation(sender, instance, **kwargs):  # runs after inference's own pre_save receiver
+        seen.append(build(alice)[0].params.temperature)
+
+    pre_save.connect(concurrent_generation, sender=TunedModel, dispatch_uid="test.concurrent_generation")
+    try:
+        model_update(model=student, temperature=0.25)
+    finally:
+        pre_save.disconnect(dispatch_uid="test.concurrent_generation", sender=TunedModel)
+    assert seen and seen[0] != 0.25  # it read the row as it was, and cached it
+    assert build(alice)[0].params.temperature == 0.25
