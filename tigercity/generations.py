@@ -27,6 +27,12 @@ from django.db import transaction
 
 from tigercity import cache as shared_cache
 
+try:
+    from redis.exceptions import ResponseError as _NotACounter  # INCR on a value that is not an integer
+except ImportError:  # no Redis client: a local-memory cache raises TypeError instead
+    class _NotACounter(Exception):
+        pass
+
 
 def current(name: str, cache=None) -> int:
     cache = cache or shared_cache.shared()
@@ -34,6 +40,9 @@ def current(name: str, cache=None) -> int:
     if not isinstance(value, int):
         cache.add(name, secrets.randbits(62), timeout=None)
         value = cache.get(name)
+    if not isinstance(value, int):  # something that is not a counter sits there: INCR would fail on it
+        value = secrets.randbits(62)
+        cache.set(name, value, timeout=None)
     return value
 
 
@@ -41,8 +50,8 @@ def bump(name: str, cache=None) -> None:
     cache = cache or shared_cache.shared()
     try:
         cache.incr(name)
-    except ValueError:  # absent: any fresh random start differs from what entries hold
-        cache.set(name, secrets.randbits(62), timeout=None)
+    except (ValueError, TypeError, _NotACounter):  # absent, or not a counter: any fresh random start
+        cache.set(name, secrets.randbits(62), timeout=None)  # differs from what entries hold
 
 
 def changed(name: str) -> None:

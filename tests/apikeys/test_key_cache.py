@@ -330,3 +330,25 @@ def test_a_key_read_while_its_revocation_is_being_written_is_stale_once_it_is(al
         pre_save.disconnect(dispatch_uid="test.concurrent_request", sender=ApiKey)
     assert seen and seen[0] is not None  # it read the row as it was, and cached it
     assert api_key_authenticate(key=created.secret) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("planted", [b"not json", b'"a string"', b"[1, 2]"])
+def test_a_generation_that_is_not_an_integer_is_replaced_and_revocation_still_works(alice, redis_caches, planted):
+    """Whatever sits under the key generation in Redis (written by hand, an older format, tampering), a
+    revocation must still bump it: INCR on it failed, and every revocation with it."""
+    import redis
+
+    created = api_key_create(owner=alice, name="ci")
+    assert api_key_authenticate(key=created.secret) is not None
+    from tigercity import cache as shared_cache
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert client.set(shared_cache.shared().make_key(key_cache.GENERATION_KEY), planted, xx=True)
+    finally:
+        client.close()
+    assert isinstance(key_cache.generation(), int)
+    assert api_key_authenticate(key=created.secret) is not None  # cached again under the new generation
+    api_key_revoke(owner=alice, key_id=created.api_key.pk)
+    assert api_key_authenticate(key=created.secret) is None
