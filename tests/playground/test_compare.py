@@ -149,3 +149,55 @@ def test_deleting_a_prompt_set_keeps_its_picks(web, trained):
 def test_a_prompt_set_that_is_not_one_of_yours_is_404_however_long(web, trained, value):
     assert pick(web, prompt_set=value).status_code == 404  # 5000 digits were over int()'s limit: a 500
     assert not BlindPick.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_at_once_cannot_both_take_the_last_prompt_set(alice, monkeypatch):
+    """The count is checked under a lock: the second request waits for the first to commit, then is refused.
+    PostgreSQL only (SQLite runs one write transaction at a time anyway; tools.run_tests has a PostgreSQL pass)."""
+    import threading
+
+    from django.db import connection, connections
+
+    from tigercity.errors import Conflict
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serializes write transactions by itself")
+    monkeypatch.setattr(comparisons, "MAX_PROMPT_SETS", 2)
+    PromptSet.objects.create(owner=alice, name="First", prompts=["hi"])
+    counted, go_on, outcomes = threading.Event(), threading.Event(), {}
+    create = PromptSet.objects.create
+
+    def create_after_the_other_request(**kwargs):
+        if threading.current_thread().name == "first":
+            counted.set()
+            go_on.wait(60)
+        return create(**kwargs)
+
+    monkeypatch.setattr(PromptSet.objects, "create", create_after_the_other_request)
+
+    def request(name):
+        try:
+            comparisons.prompt_set_create(owner=alice, name=name, prompts_text="hi")
+            outcomes[name] = "created"
+        except Conflict as exc:
+            outcomes[name] = exc.code
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=request, args=("first",), name="first")
+    first.start()
+    assert counted.wait(60)
+    second = threading.Thread(target=request, args=("second",), name="second")
+    second.start()
+    with connection.cursor() as cursor:  # the second request has finished, or waits for the first's lock
+        for _ in range(6000):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if not second.is_alive() or cursor.fetchone()[0]:
+                break
+            threading.Event().wait(0.01)
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    assert outcomes == {"first": "created", "second": "too_many_prompt_sets"}
+    assert PromptSet.objects.filter(owner=alice).count() == 2
