@@ -1,6 +1,7 @@
 """Writes for API keys, and the check of a key (cached per process: apikeys/key_cache.py)."""
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils import timezone
 
 from apikeys import key_cache, keys, last_used
@@ -19,11 +20,13 @@ def api_key_create(*, owner, name: str) -> CreatedKey:
     name = (name or "").strip()
     if not 1 <= len(name) <= 64:
         raise InvalidRequest("name must be 1 to 64 characters long.", param="name", code="invalid_length")
-    quotas.API_KEYS.check(ApiKey.objects.filter(owner=owner, revoked_at=None).count())
     secret = keys.generate()
-    api_key = ApiKey.objects.create(
-        owner=owner, name=name, prefix=keys.prefix_of(secret), hashed_key=keys.digest(secret)
-    )
+    with transaction.atomic():
+        quotas.lock_owner(owner)
+        quotas.API_KEYS.check(ApiKey.objects.filter(owner=owner, revoked_at=None).count())
+        api_key = ApiKey.objects.create(
+            owner=owner, name=name, prefix=keys.prefix_of(secret), hashed_key=keys.digest(secret)
+        )
     return CreatedKey(api_key=api_key, secret=secret)
 
 

@@ -75,7 +75,8 @@ def file_create(*, owner, filename: str, data: bytes, purpose: str) -> DatasetFi
         raise dataset_error(e) from None
     tokens = fit_to_context(base=default_base(), examples=examples, lines=line_numbers(data.decode("utf-8")))
     with transaction.atomic():
-        stored = DatasetFile.objects.select_for_update().filter(owner=owner)
+        quotas.lock_owner(owner)
+        stored = DatasetFile.objects.filter(owner=owner)
         count = stored.count()
         used = stored.aggregate(total=Sum("bytes"))["total"] or 0
         quotas.DATASET_FILES.check(count)

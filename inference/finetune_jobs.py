@@ -185,7 +185,8 @@ def job_create(*, owner, data: dict) -> FineTuneJob:
 
     resolved = {"type": kind, **{m: {"hyperparameters": h} for m, h in stages.items()}}
     with transaction.atomic():
-        active = FineTuneJob.objects.select_for_update().filter(owner=owner, status__in=FineTuneJob.ACTIVE).count()
+        quotas.lock_owner(owner)
+        active = FineTuneJob.objects.filter(owner=owner, status__in=FineTuneJob.ACTIVE).count()
         quotas.FINETUNE_JOBS.check(active)
         job = FineTuneJob.objects.create(
             id=f"ftjob-{uuid.uuid4().hex[:24]}", owner=owner, model=model, base_name=base, status="validating_files",

@@ -35,16 +35,17 @@ def model_create(
         raise Conflict(f"You already have a model called {name!r} (id {slug!r}).", param="name",
                        code="duplicate_model")
     parent = model_get(owner=owner, ref=parent_model, param="parent_model")
-    quotas.MODELS.check(TunedModel.objects.filter(owner=owner).count())
     lora = parent.child_lora(rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules)
     defaults = parent.child_defaults()
     if learning_rate is not None:
         defaults["learning_rate"] = learning_rate
     source_path = parent.revisions.get(number=parent.revision).path if parent.lora is not None else ""
-    adapter_storage_check(owner=owner, adding=adapter_files.stored_bytes(source_path))
 
     try:
         with transaction.atomic():
+            quotas.lock_owner(owner)
+            quotas.MODELS.check(TunedModel.objects.filter(owner=owner).count())
+            adapter_storage_check(owner=owner, adding=adapter_files.stored_bytes(source_path))
             model = TunedModel.objects.create(
                 owner=owner, name=name, slug=slug, description=description or "", base_name=parent.base_name,
                 parent_name=parent.name, revision=0, rank=lora.rank, alpha=lora.alpha, dropout=lora.dropout,

@@ -9,7 +9,6 @@ a 404. Fine-tuning goes through inference's own services (datasets.file_create, 
 import json
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from inference.selectors import revision_get
 from inference.validation import MessageSerializer
 from playground.charts import LineChart, line_chart
 from playground.models import BlindPick, PromptSet
+from tigercity import quotas
 from tigercity.errors import Conflict, InvalidRequest
 
 MAX_PROMPT_SETS = 50  # per user
@@ -27,12 +27,6 @@ MAX_PROMPTS = 20  # per set
 MAX_PROMPT_CHARS = 2000
 MAX_NAME_CHARS = 80
 MAX_PICKS = 2000  # per model: a comparison loop, not an archive
-
-
-def _lock(model_class, pk: int) -> None:
-    """Lock one row until the transaction ends, so that two requests checking a count against a cap take
-    turns (Django drops FOR UPDATE from a count(): select_for_update().count() locked nothing)."""
-    list(model_class.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True))
 
 
 def _prompt_lines(raw: str) -> list[str]:
@@ -53,7 +47,7 @@ def prompt_set_create(*, owner, name: str, prompts_text: str) -> PromptSet:
     if long:
         raise InvalidRequest(f"Prompt {long} is longer than {MAX_PROMPT_CHARS} characters.", param="prompts")
     with transaction.atomic():
-        _lock(get_user_model(), owner.pk)
+        quotas.lock_owner(owner)
         count = PromptSet.objects.filter(owner=owner).count()
         if count >= MAX_PROMPT_SETS:
             raise Conflict(f"You have {count} prompt sets, the most you can keep. Delete one first.",
@@ -97,7 +91,7 @@ def pick_record(*, owner, model: TunedModel, prompt_set: PromptSet | None, data)
         raise InvalidRequest("A comparison needs two different revisions.", param="right_revision")
     left_text, right_text = _text(data.get("left_text", ""), "left_text"), _text(data.get("right_text", ""), "right_text")
     with transaction.atomic():
-        _lock(TunedModel, model.pk)
+        quotas.lock_row(TunedModel, model.pk)
         count = BlindPick.objects.filter(model=model).count()
         if count >= MAX_PICKS:
             raise Conflict(f"{model.name} has {count} picks, the most kept for one model.", code="too_many_picks")

@@ -32,6 +32,21 @@ class QuotaExceeded(ApiError):
         super().__init__(message.strip(), param=quota.param, code=quota.code, headers=headers)
 
 
+def lock_row(model_class, pk: int) -> None:
+    """Lock one row (the owner's, or the model's for a cap per model) until the transaction ends, so that
+    requests counting against a cap take turns: otherwise two at once can both take the last place.
+    Django drops FOR UPDATE from count() and aggregate(), so the lock is taken by a plain select first.
+    PostgreSQL's row lock; SQLite runs one write transaction at a time anyway."""
+    list(model_class.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True))
+
+
+def lock_owner(owner) -> None:
+    """lock_row of the user whose caps are about to be counted."""
+    from django.contrib.auth import get_user_model
+
+    lock_row(get_user_model(), owner.pk)
+
+
 @dataclass(frozen=True)
 class Quota:
     name: str  # the key in settings.TIGER; the environment variable is TIGER_<name>
