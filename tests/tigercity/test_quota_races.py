@@ -1,5 +1,5 @@
-"""Two requests at once cannot both take the last place under a per-user cap (tigercity/quotas.py): the
-count is taken under a lock on the owner's row, so the second waits for the first to commit and is then
+"""Two requests at once cannot both take the last place under a per-user cap (tigercity/quotas.py, and
+the Playground's prompt sets): the count is taken under a lock on the owner's row, so the second waits for the first to commit and is then
 refused. PostgreSQL only: SQLite runs one write transaction at a time by itself (tools.run_tests has a
 PostgreSQL pass)."""
 import threading
@@ -11,13 +11,23 @@ from apikeys.models import ApiKey
 from apikeys.services import api_key_create
 from inference.models import TunedModel
 from inference.services import model_create
-from tigercity.quotas import QuotaExceeded
+from playground import comparisons
+from playground.models import PromptSet
+from tigercity.errors import ApiError
 
+# cap -> (the rows it counts, how a test sets it to 1, one request that takes a place)
 CAPS = {
-    "api keys": (ApiKey, "MAX_KEYS_PER_USER", lambda owner, name: api_key_create(owner=owner, name=name)),
-    "models": (TunedModel, "MAX_MODELS_PER_USER",
+    "api keys": (ApiKey, lambda settings, monkeypatch: _setting(settings, "MAX_KEYS_PER_USER"),
+                 lambda owner, name: api_key_create(owner=owner, name=name)),
+    "models": (TunedModel, lambda settings, monkeypatch: _setting(settings, "MAX_MODELS_PER_USER"),
                lambda owner, name: model_create(owner=owner, name=name, parent_model="Llama-3.1-8b")),
+    "prompt sets": (PromptSet, lambda settings, monkeypatch: monkeypatch.setattr(comparisons, "MAX_PROMPT_SETS", 1),
+                    lambda owner, name: comparisons.prompt_set_create(owner=owner, name=name, prompts_text="hi")),
 }
+
+
+def _setting(settings, name: str) -> None:
+    settings.TIGER = {**settings.TIGER, name: 1}
 
 
 def _wait_until_blocked_or_done(thread: threading.Thread) -> None:
@@ -35,8 +45,8 @@ def _wait_until_blocked_or_done(thread: threading.Thread) -> None:
 def test_two_requests_at_once_cannot_both_take_the_last_place(cap, alice, settings, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's; SQLite serializes write transactions by itself")
-    model_class, setting, create_one = CAPS[cap]
-    settings.TIGER = {**settings.TIGER, setting: 1}
+    model_class, cap_at_one, create_one = CAPS[cap]
+    cap_at_one(settings, monkeypatch)
     counted, go_on, outcomes = threading.Event(), threading.Event(), {}
     create = model_class.objects.create
 
@@ -52,7 +62,7 @@ def test_two_requests_at_once_cannot_both_take_the_last_place(cap, alice, settin
         try:
             create_one(alice, name)
             outcomes[name] = "created"
-        except QuotaExceeded as exc:
+        except ApiError as exc:  # QuotaExceeded, or the Conflict of a Playground cap
             outcomes[name] = exc.code
         finally:
             connections.close_all()
