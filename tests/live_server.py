@@ -28,8 +28,10 @@ class LiveServer:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A server is armed only by its own extra_env: never by a test's monkeypatched failpoints.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("TIGER_FAILPOINTS", "TIGER_FAILPOINT_DIR")}
         self.env = {
-            **os.environ,
+            **inherited,
             "TIGER_DATA_DIR": str(data_dir),
             "DATABASE_URL": os.environ.get("LIVE_DATABASE_URL", f"sqlite:///{data_dir / 'db.sqlite3'}"),
             "PYTHONUNBUFFERED": "1",

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from tests.inference.test_websocket import HELLO, receive_until
+from tests.inference.test_websocket import HELLO, disconnect, receive_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -38,7 +38,7 @@ async def connect():
 
     yield open_for
     for communicator in opened:
-        await communicator.disconnect()
+        await disconnect(communicator)
 
 
 async def until(predicate):
