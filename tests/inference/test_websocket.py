@@ -114,12 +114,19 @@ async def test_invalid_requests_get_an_error_message_and_the_socket_stays_open(c
     assert (await receive_until(chat, "done"))[-1]["type"] == "done"
 
 
-async def test_cancel_stops_a_running_generation(chat):
+async def test_cancel_stops_a_running_generation(chat, tmp_path, monkeypatch):
+    from inference.stream import HOLD_POINT
+
+    # Held after its first token until cancelled (tigercity/failpoints.py): the cancel always meets a running
+    # generation, however short the demo model's answer (it once ended first, and "cancelled" never came).
+    monkeypatch.setenv("TIGER_FAILPOINT_DIR", str(tmp_path))
+    (tmp_path / HOLD_POINT).touch()
     await chat.send_json_to({"type": "generate", "id": "c1", "model": "llama-3.1-8b", "messages": HELLO,
                              "temperature": 1.0, "max_tokens": 1000})
     first = await chat.receive_json_from(timeout=30)
     assert first["type"] == "start"
-    await chat.receive_json_from(timeout=30)  # a delta
+    while not (frame := await chat.receive_json_from(timeout=30)).get("text"):  # up to the first token: held
+        assert frame["type"] == "delta", frame
     await chat.send_json_to({"type": "cancel", "id": "c1"})
     messages = await receive_until(chat, "cancelled")
     assert messages[-1] == {"type": "cancelled", "id": "c1"}
