@@ -19,20 +19,14 @@ def _model_changed(sender, instance, **kwargs):
     models_changed(instance.owner_id)
 
 
-def _owner_of(revision: Revision) -> int | None:
-    return TunedModel.objects.filter(pk=revision.model_id).values_list("owner_id", flat=True).first()
-
-
 def _revision_saving(sender, instance, **kwargs):
-    owner_id = _owner_of(instance)
-    if owner_id is not None:
-        models_changing(owner_id)
+    # instance.model is the object the revision was made with (or read once, then kept on the instance
+    # for post_save): no query of its own per signal.
+    models_changing(instance.model.owner_id)
 
 
 def _revision_saved(sender, instance, **kwargs):
-    owner_id = _owner_of(instance)
-    if owner_id is not None:
-        models_changed(owner_id)
+    models_changed(instance.model.owner_id)
 
 
 def connect() -> None:
