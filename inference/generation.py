@@ -37,20 +37,21 @@ def resolved_model(*, owner, ref: str, cached_only: bool = False) -> tuple[Model
     if found is not None:
         return found, None
     if not settings.TIGER["KEY_CACHE"]:
-        if cached_only:
-            return None
-        model = model_get(owner=owner, ref=ref)
-        return model, (None if model.lora is None else adapter_ref(model))
+        return None if cached_only else _from_database(owner, ref)
     cache, name = resolved_models.process_cache, resolved_models.generation_name(owner.pk)
     generation = generations.current(name)  # before the database: see tigercity/generations.py
     key = (owner.pk, ref.strip().lower())
     hit = cache.get(key, generation)
     if hit is not None or cached_only:
         return hit
-    model = model_get(owner=owner, ref=ref)
-    resolved = model, (None if model.lora is None else adapter_ref(model))
+    resolved = _from_database(owner, ref)
     cache.put(key, resolved, generation)
     return resolved
+
+
+def _from_database(owner, ref: str) -> tuple[ModelInterface, AdapterRef | None]:
+    model = model_get(owner=owner, ref=ref)
+    return model, (None if model.lora is None else adapter_ref(model))
 
 
 def generation_request_build(*, owner, data: dict) -> tuple[GenerationRequest, ModelInterface]:
