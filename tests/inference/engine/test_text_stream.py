@@ -50,3 +50,35 @@ def test_a_rows_draws_do_not_depend_on_its_neighbours():
         return [sample_next(logits, temps, [0.9] * 4, gens)[3].item() for _ in range(20)]
 
     assert draws([1.0, 1.0, 0.0, 1.0]) == draws([0.0, 0.5, 1.0, 1.0])
+
+
+def _nucleus(row: torch.Tensor, top_p: float) -> torch.Tensor:
+    """The distribution top-p sampling must follow, by the definition: the most likely tokens, in
+    falling order, until their mass reaches top_p; renormalised."""
+    p, order = row.sort(descending=True)
+    keep = int(((p.cumsum(0) - p) < top_p).sum())
+    out = torch.zeros_like(row)
+    out[order[:keep]] = p[:keep] / p[:keep].sum()
+    return out
+
+
+def test_top_p_draws_follow_the_nucleus_whether_or_not_it_lies_among_the_candidates():
+    from inference.engine.serving.sampling import CANDIDATES, nucleus_draw
+
+    vocab, grid = 4 * CANDIDATES, 4000
+    gen = torch.Generator().manual_seed(2)
+    peaked = torch.softmax(torch.randn(vocab, generator=gen) * 6, dim=0)  # nucleus within the candidates
+    flat = torch.softmax(torch.randn(vocab, generator=gen) * 0.3, dim=0)  # nucleus wider than them
+    assert peaked.topk(CANDIDATES).values.sum() >= 0.95 > flat.topk(CANDIDATES).values.sum()
+    cases = [(peaked, 0.95), (flat, 0.95), (peaked, 0.5), (flat, 1.0), (peaked, 1.0)]
+    probs = torch.stack([row for row, _ in cases])  # one batch: the rows take different paths
+    top_ps = [top_p for _, top_p in cases]
+    u = (torch.arange(grid) + 0.5) / grid  # every u in [0, 1): the draw's exact distribution
+    counts = torch.zeros(len(cases), vocab)
+    for k in range(grid):
+        tokens = nucleus_draw(probs, top_ps, u[k].expand(len(cases)).contiguous())
+        counts[torch.arange(len(cases)), tokens] += 1
+    for i, (row, top_p) in enumerate(cases):
+        expected = _nucleus(row, top_p) if top_p < 1 else row
+        assert (counts[i] / grid - expected).abs().max() <= 2 / grid, (i, top_p)
+        assert counts[i][expected == 0].sum() == 0  # nothing outside the nucleus, ever
