@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from .kv_cache import GrowableLayer
+from .kv_cache import GrowableLayer, room
 from .request import SequenceState
 
 
@@ -50,27 +50,36 @@ class RunningBatch:
     def add(self, joins: list[Join]) -> None:
         """Merge prefilled rows: left-pad every cache to a common length, concatenate on the batch.
 
-        All joins of one scheduling round go in with one concatenation (one copy of the cache).
+        All joins of one scheduling round go in with one copy of the cache, into buffers with room
+        for the next steps.
         Atomic: if anything raises (out of memory), the running batch is left as it was."""
         joins = [j for j in joins if j.rows]
         if not joins:
             return
         lengths = [j.cache.get_seq_length() for j in joins]  # P per join
-        sources = []  # (layers [(K, V)], mask) per source; K/V: (b, H, t, D), mask: (b, t)
+        sources = []  # (layers [(K, V)], rows, mask) per source; K/V: (b, H, t, D), a join's b = 1
         if self.rows:
-            sources.append(([(layer.keys, layer.values) for layer in _layers(self.cache)], self.mask))
+            sources.append(([(layer.keys, layer.values) for layer in _layers(self.cache)], len(self.rows), self.mask))
         for j, P in zip(joins, lengths):
-            src = torch.zeros(len(j.rows), dtype=torch.long, device=self.device)  # n rows of one prompt
-            layers = [(layer.keys.index_select(0, src), layer.values.index_select(0, src)) for layer in _layers(j.cache)]
-            sources.append((layers, torch.ones(len(j.rows), P, dtype=torch.long, device=self.device)))
+            layers = [(layer.keys, layer.values) for layer in _layers(j.cache)]
+            sources.append((layers, len(j.rows), torch.ones(len(j.rows), P, dtype=torch.long, device=self.device)))
 
-        T = max(mask.shape[1] for _, mask in sources)
-        merged = [
-            (torch.cat([_pad_left(layers[li][0], T) for layers, _ in sources], dim=0),  # (B, H, T, D)
-             torch.cat([_pad_left(layers[li][1], T) for layers, _ in sources], dim=0))
-            for li in range(len(sources[0][0]))
-        ]
-        mask = torch.cat([F.pad(m, (T - m.shape[1], 0)) for _, m in sources], dim=0)  # (B, T)
+        T = max(mask.shape[1] for _, _, mask in sources)
+        B = sum(rows for _, rows, _ in sources)
+        merged = []  # per layer: (K, V) buffers (B, H, T + room, D), every source right-aligned at T
+        for li in range(len(sources[0][0])):
+            pair = []
+            for side in (0, 1):
+                buf = room(sources[0][0][li][side], B, T)
+                start = 0
+                for layers, rows, _ in sources:
+                    part, t = buf[start:start + rows], layers[li][side].shape[2]
+                    part[:, :, :T - t].zero_()  # padding: masked, but must be finite (0 x NaN is NaN)
+                    part[:, :, T - t:T] = layers[li][side]  # a join's one prompt row fills its n rows
+                    start += rows
+                pair.append(buf)
+            merged.append(pair)
+        mask = torch.cat([F.pad(m, (T - m.shape[1], 0)) for _, _, m in sources], dim=0)  # (B, T)
         positions = [torch.full((len(j.rows),), P, dtype=torch.long, device=self.device) for j, P in zip(joins, lengths)]
         tokens = [torch.tensor(j.next_tokens, dtype=torch.long, device=self.device) for j in joins]
         if self.rows:
@@ -80,8 +89,10 @@ class RunningBatch:
 
         # Nothing can fail from here on.
         cache = self.cache if self.rows else joins[0].cache
-        for layer, (keys, values) in zip(_layers(cache), merged):
-            layer.keys, layer.values = keys, values
+        if not self.rows:
+            cache.layers = [GrowableLayer() for _ in cache.layers]
+        for layer, (keys, values) in zip(cache.layers, merged):
+            layer.hold(keys, values, T)
         self.cache, self.mask, self.positions, self.next_tokens = cache, mask, positions, tokens
         for j in joins:
             self.rows.extend(j.rows)
@@ -118,9 +129,12 @@ class RunningBatch:
         # Padding is only ever on the left, so all-padding columns are a prefix.
         first = int(self.mask.any(dim=0).to(torch.int8).argmax())
         self.mask = self.mask[:, first:]
+        length = self.mask.shape[1]
         for layer in _layers(self.cache):
-            layer.keys = layer.keys.index_select(0, idx)[:, :, first:]
-            layer.values = layer.values.index_select(0, idx)[:, :, first:]
+            keys, values = room(layer.keys, len(indices), length), room(layer.values, len(indices), length)
+            torch.index_select(layer.keys[:, :, first:], 0, idx, out=keys[:, :, :length])
+            torch.index_select(layer.values[:, :, first:], 0, idx, out=values[:, :, :length])
+            layer.hold(keys, values, length)
 
     def clear(self) -> None:
         self.rows, self.cache, self.mask, self.positions, self.next_tokens = [], None, None, None, None
@@ -132,7 +146,3 @@ def _layers(cache: DynamicCache) -> list[DynamicLayer]:
     assert all(type(layer) in (DynamicLayer, GrowableLayer) for layer in layers), [type(layer).__name__ for layer in layers]
     return layers
 
-
-def _pad_left(x: torch.Tensor, length: int) -> torch.Tensor:
-    """(b, H, t, D) -> (b, H, length, D) with zeros on the left of the time axis."""
-    return F.pad(x, (0, 0, length - x.shape[2], 0))

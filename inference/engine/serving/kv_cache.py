@@ -3,8 +3,10 @@
 transformers' DynamicLayer concatenates on every update: each decode step copies the whole cache of
 every layer (for an 8B model, B=16 rows of 8k tokens, 16 GB per step). GrowableLayer keeps spare
 capacity and writes the new column into it, so a decode step writes one column; it reallocates
-only every CHUNK tokens. Everything else (batch merges, row removal) assigns whole tensors through
-the `keys` / `values` setters, exactly as with a DynamicLayer.
+only every CHUNK tokens. The running batch rebuilds its cache when rows join or leave (almost every
+step under many users) straight into buffers with ROOM spare columns (`hold`), so the next steps
+write in place instead of copying the cache once more to grow it. Other edits assign whole tensors
+through the `keys` / `values` setters, exactly as with a DynamicLayer.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 CHUNK = 256  # tokens of spare capacity added per growth (per row, per layer)
+ROOM = 32  # spare columns of a cache rebuilt by a batch merge or row removal (another comes soon)
 
 
 class GrowableLayer(DynamicLayer):
@@ -41,6 +44,13 @@ class GrowableLayer(DynamicLayer):
     @values.setter
     def values(self, value: torch.Tensor | None) -> None:
         self._v, self._vlen = value, _length(value)
+
+    def hold(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
+        """Take buffers (B, H, >= length, D) whose first `length` columns are the cache; the columns
+        after them are room for the next updates (see `room`)."""
+        if not self.is_initialized:
+            self.device, self.is_initialized = keys.device, True
+        self._k, self._v, self._klen, self._vlen = keys, values, length, length
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         """Append (B, H, n, D) states; return the (B, H, T + n, D) views attention reads."""
@@ -71,6 +81,13 @@ class GrowableLayer(DynamicLayer):
         grown = buf.new_zeros(B, H, filled + n + CHUNK, D)
         grown[:, :, :filled] = buf[:, :, :filled]
         return grown
+
+
+def room(like: torch.Tensor, rows: int, length: int) -> torch.Tensor:
+    """An uninitialised buffer (rows, H, length + ROOM, D) for `GrowableLayer.hold`: columns past the
+    cache are written before they are read."""
+    _, H, _, D = like.shape
+    return like.new_empty(rows, H, length + ROOM, D)
 
 
 def _view(buf: torch.Tensor | None, length: int) -> torch.Tensor | None:

@@ -131,6 +131,35 @@ def test_rows_leaving_the_batch_take_their_padding_columns_with_them():
     assert len(batch) == 0 and batch.cache is None
 
 
+def test_a_batch_rebuilt_by_a_join_or_a_leave_takes_its_next_steps_in_place():
+    """Rows join and leave almost every step under many users: the rebuilt cache keeps room, so a
+    decode step writes its column instead of copying the whole cache again to grow it."""
+    import torch
+    from transformers import DynamicCache
+
+    from inference.engine.serving.batch import Join, RunningBatch
+    from inference.engine.serving.kv_cache import ROOM
+
+    def prefilled(length, fill):
+        kv = torch.full((1, 2, length, 4), float(fill))
+        return Join(cache=DynamicCache(ddp_cache_data=[(kv, kv.clone())] * 2), rows=[object()], next_tokens=[fill])
+
+    def steps(batch, count):
+        layer = batch.cache.layers[0]
+        buffer = layer._k.data_ptr()
+        for i in range(count):
+            column = torch.full((len(batch), 2, 1, 4), 9.0)
+            keys, _ = layer.update(column, column.clone())
+            assert layer._k.data_ptr() == buffer, f"step {i} copied the cache"
+            assert keys.shape[2] == batch.length + i + 1 and bool((keys[:, :, -1] == 9).all())
+
+    batch = RunningBatch(torch.device("cpu"))
+    batch.add([prefilled(3, 1), prefilled(5, 2)])
+    steps(batch, ROOM)
+    batch.keep([1])
+    steps(batch, ROOM)
+
+
 def test_greedy_output_equals_transformers_generate(run, checkpoint_dir):
     import torch
 
