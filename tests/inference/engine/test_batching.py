@@ -145,18 +145,22 @@ def test_a_batch_rebuilt_by_a_join_or_a_leave_takes_its_next_steps_in_place():
         return Join(cache=DynamicCache(ddp_cache_data=[(kv, kv.clone())] * 2), rows=[object()], next_tokens=[fill])
 
     def steps(batch, count):
-        layer = batch.cache.layers[0]
-        buffer = layer._k.data_ptr()
+        buffers = [layer._k.data_ptr() for layer in batch.cache.layers]
         for i in range(count):
+            inputs = batch.step_inputs()
             column = torch.full((len(batch), 2, 1, 4), 9.0)
-            keys, _ = layer.update(column, column.clone())
-            assert layer._k.data_ptr() == buffer, f"step {i} copied the cache"
-            assert keys.shape[2] == batch.length + i + 1 and bool((keys[:, :, -1] == 9).all())
+            for layer in batch.cache.layers:  # what the model's attention layers do in a forward
+                keys, _ = layer.update(column, column.clone())
+            batch.commit_step(inputs["attention_mask"], inputs["input_ids"][:, 0])
+            assert_invariants(batch)
+            assert [layer._k.data_ptr() for layer in batch.cache.layers] == buffers, f"step {i} copied the cache"
+            assert bool((keys[:, :, -1] == 9).all())
 
     batch = RunningBatch(torch.device("cpu"))
     batch.add([prefilled(3, 1), prefilled(5, 2)])
     steps(batch, ROOM)
-    batch.keep([1])
+    batch.keep([0])  # the longer prompt leaves: the columns only it used go too
+    assert batch.length == 3 + ROOM
     steps(batch, ROOM)
 
 
