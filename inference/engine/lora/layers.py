@@ -3,9 +3,10 @@
 peft can do this itself (`peft_model(..., adapter_names=[...])`), but at a cost that dominates a
 decode step of a small model: per call it walks every module of the model twice to hook the LoRA
 layers (with dozens of adapters loaded: thousands of modules), and every LoRA layer regroups the
-rows from Python lists, then gathers and scatters each adapter's rows. Here each LoRA layer gets
-two hooks once: before it, peft's adapters are disabled for that call, so it runs the base layer
-only; after it, `_add_lora` adds the rows' B(A(x)) * scaling.
+rows from Python lists, then gathers and scatters each adapter's rows. Here each LoRA layer's
+forward is replaced once (an instance attribute, so torch calls it without the slower path that
+hooks take): inside `rows(...)` it runs the base Linear and `_add_lora` adds the rows' B(A(x)) *
+scaling; outside, peft's own forward runs (training).
 
 A batch of one adapter computes exactly what peft computes (bitwise). A batch that mixes adapters
 works per row (Punica's BGMV, S-LoRA): every registered adapter has a slot in stacks kept per layer
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -116,14 +118,11 @@ class MixedLora:
         for module in self._model.modules():
             if not isinstance(module, LoraLayer):
                 continue
-            if not getattr(module, "_engine_hooks", False):
-                module.register_forward_pre_hook(self._base_rows, with_kwargs=True)
-                module.register_forward_hook(self._add_lora)
-                module._engine_hooks = True
+            if "_engine_stacks" not in module.__dict__:
+                assert type(module.base_layer) is torch.nn.Linear, f"unsupported base layer {type(module.base_layer)}"
+                module.forward = partial(self._forward, module)
                 module.__dict__["_engine_stacks"] = {}
                 module.__dict__["_engine_single"] = {}  # adapter -> _single_weights (looked up once)
-                # peft's flag as an instance attribute (its default lives on the class), for the hooks
-                module.__dict__["_disable_adapters"] = module._disable_adapters
                 self._layers.append(module)
             # Plain, bias-free LoRA only (what the engine writes: no DoRA, no lora_bias).
             assert not module.lora_variant, f"unsupported LoRA variant in {sorted(module.lora_variant)}"
@@ -232,32 +231,21 @@ class MixedLora:
         self._call = _Call(single, slots)
         try:
             yield
-        except BaseException:
-            for module in self._layers:  # a forward that raised between a layer's two hooks
-                if "_engine_disabled" in module.__dict__:
-                    module.__dict__["_disable_adapters"] = module.__dict__.pop("_engine_disabled")
-            raise
         finally:
             self._call = None
 
-    def _base_rows(self, module, args, kwargs):
-        """Pre-hook: peft's layer runs the base weights only, as with its adapters disabled (cheaper
-        than telling it every row is the base's: no per-row regrouping in Python); `_add_lora` puts
-        the flag back."""
-        if self._call is not None:  # (through __dict__: nn.Module.__setattr__ costs ~2 % of a decode step)
-            state = module.__dict__
-            state["_engine_disabled"] = state["_disable_adapters"]
-            state["_disable_adapters"] = True
-        return None
-
-    def _add_lora(self, module, args, output):
-        """Hook: add each row's adapter delta to the output; x: (B, ..., in), output: (B, ..., out)."""
+    def _forward(self, module: LoraLayer, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        """The LoRA layer's forward: peft's outside `rows(...)`; inside, the base Linear plus each row's
+        adapter delta (peft's own result for a batch of one adapter, bitwise)."""
         call = self._call
         if call is None:
-            return None
+            return type(module).forward(module, x, *args, **kwargs)
+        base = module.base_layer
+        return self._add_lora(module, call, x, F.linear(x, base.weight, base.bias))
+
+    def _add_lora(self, module: LoraLayer, call: _Call, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """Add each row's adapter delta to the output; x: (B, ..., in), output: (B, ..., out)."""
         state = module.__dict__
-        state["_disable_adapters"] = state.pop("_engine_disabled")
-        x = args[0]
         name = call.single
         if name is not None:  # every row the same adapter: exactly peft's computation
             weights = state["_engine_single"].get(name)
