@@ -71,5 +71,10 @@ class ModelRunner:
         Returns (logits (B, V) fp32, the attention mask used (B, T + 1)) for `batch.commit_step`."""
         inputs = batch.step_inputs()
         names = [row.request.adapter_name for row in batch.rows]
+        mask = inputs["attention_mask"]
+        # One query per row sees every real column of its row: the padding mask is the whole attention
+        # mask. Given in 4-D, transformers takes it as is instead of building it again every step from
+        # index functions (with rows of different lengths that cost ~0.3 ms of a 2.5 ms step).
+        inputs["attention_mask"] = mask.bool()[:, None, None, :]  # (B, 1, 1, T + 1)
         out = self.adapters.forward(names, **inputs, use_cache=True)
-        return out.logits[:, -1, :].float(), inputs["attention_mask"]
+        return out.logits[:, -1, :].float(), mask
