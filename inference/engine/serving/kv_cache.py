@@ -58,8 +58,9 @@ class GrowableLayer(DynamicLayer):
             self.lazy_initialization(key_states, value_states)
         assert self._klen == self._vlen, (self._klen, self._vlen)
         T, n = self._klen, key_states.shape[2]
-        if self._k.dim() != 4:  # the empty placeholder of lazy_initialization
-            self._k, self._v = self._alloc(key_states, n), self._alloc(value_states, n)
+        if self._k.dim() != 4:  # the empty placeholder of lazy_initialization: a prefill
+            # No room: a prefill's cache is copied into the running batch's buffers (`hold`) next.
+            self._k, self._v = key_states.new_empty(key_states.shape), value_states.new_empty(value_states.shape)
         elif T + n > self._k.shape[2]:
             self._k, self._v = self._grow(self._k, T, n), self._grow(self._v, T, n)
         self._k[:, :, T : T + n] = key_states
@@ -71,14 +72,9 @@ class GrowableLayer(DynamicLayer):
         return self._klen if self.is_initialized else 0
 
     @staticmethod
-    def _alloc(like: torch.Tensor, n: int) -> torch.Tensor:
-        B, H, _, D = like.shape
-        return like.new_zeros(B, H, n + CHUNK, D)
-
-    @staticmethod
     def _grow(buf: torch.Tensor, filled: int, n: int) -> torch.Tensor:
         B, H, _, D = buf.shape
-        grown = buf.new_zeros(B, H, filled + n + CHUNK, D)
+        grown = buf.new_empty(B, H, filled + n + CHUNK, D)  # columns past `filled` are written before read
         grown[:, :, :filled] = buf[:, :, :filled]
         return grown
 
