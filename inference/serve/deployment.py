@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Mapping
 
@@ -107,8 +108,8 @@ class EngineDeployment:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         try:
-            await asyncio.to_thread(self.engine.submit, request,
-                                    lambda event: loop.call_soon_threadsafe(queue.put_nowait, event))
+            await asyncio.wrap_future(self.engine.submit_nowait(
+                request, lambda event: loop.call_soon_threadsafe(queue.put_nowait, event)))
         except (EngineError, ValueError) as e:
             yield Raised(e)
             return
@@ -124,17 +125,21 @@ class EngineDeployment:
                     if first_text else None
                 if first is not None:
                     first_text = False
-                    # The tests' state "still generating": the first token goes out, the rest waits until
-                    # the caller cancels (taken before the yield: a caller may cancel at the yield).
-                    if taken("replica_hold_after_first_token"):
+                    # The tests' states "still generating" (the first token goes out, the rest waits until
+                    # the caller cancels) and "killed mid-stream" (the first token goes out, then the
+                    # replica dies, however much of the answer is queued already). Taken before the
+                    # yield: a caller may cancel at the yield.
+                    held, killed = taken("replica_hold_after_first_token"), taken("replica_mid_stream")
+                    if held or killed:
                         yield tuple(batch[:first + 1])
+                        if killed:
+                            os.kill(os.getpid(), signal.SIGKILL)
                         await hold()
                         batch = batch[first + 1:]
                         if not batch:
                             continue
                 finished = batch[-1].kind in TERMINAL
                 yield tuple(batch)
-                failpoint("replica_mid_stream")
         finally:
             if not finished:
                 self.counters["cancelled"] += 1
