@@ -1,16 +1,18 @@
 """Micro-benchmark: the decode step of one batch whose rows use 1, 2, 4 or 8 distinct LoRA adapters.
 
-    .venv/bin/python bench/lora_batch.py [--quick] [--threads 1] [--ranks 8 16 64] [--rows 8]
+    .venv/bin/python bench/lora_batch.py [--quick] [--threads 1] [--ranks 8 16 32 64] [--rows 8]
 
 In this process, on the demo Llama base (no server): for each rank, `--rows` rows prefilled once,
 then the same decode step (one token per row, against the same KV cache, rewound after each step)
 timed with the rows spread over 1, 2, 4 and 8 distinct adapters of that rank, through the engine's
-`AdapterCache.forward` (its decode path: the stacks read in place by embedding bags), the same with
-each row's A and B gathered per layer as a prefill does ("gathered", the decode path before), and, as
-the reference, peft's own mixed-batch forward (`peft_model(..., adapter_names=...)`). The settings alternate step by step (the order rotates each
-round), so a slow spell of the shared machine hits them all alike; the figure is the median step
-time and its ratio to the one-adapter step of the same run. Each mixed batch's logits are checked
-against peft's.
+`AdapterCache.forward` with each of its two decode paths forced: each row's A and B gathered per
+layer as a prefill does ("gathered"), and the stacks read in place by embedding bags ("bags"); the
+engine takes the first below rank 32 and the second from 32 (`MixedLora.bags_from_rank`, set from
+this table), and its column repeats the path it takes. As the reference, peft's own mixed-batch
+forward (`peft_model(..., adapter_names=...)`). The settings alternate step by step (the order
+rotates each round), so a slow spell of the shared machine hits them all alike; the figure is the
+median step time and its ratio to the one-adapter step of the same run. Each mixed batch's logits
+are checked against peft's.
 
 Results: a table on stdout, raw numbers in bench/out/lora_batch.json.
 """
@@ -87,13 +89,14 @@ class DecodeStep:
             self._rewind()
 
     @torch.no_grad()
-    def gathered(self, names: list[str]) -> torch.Tensor:
-        """The engine with each row's A and B gathered (copied) per layer, as before the in-place bags."""
-        self.adapters.mixed.decode_in_place = False
+    def forced(self, names: list[str], bags: bool) -> torch.Tensor:
+        """The engine with one decode path at every rank: in-place bags, or A and B gathered per layer."""
+        mixed = self.adapters.mixed
+        threshold, mixed.bags_from_rank = mixed.bags_from_rank, 0 if bags else 1 << 30
         try:
             return self.ours(names)
         finally:
-            self.adapters.mixed.decode_in_place = True
+            mixed.bags_from_rank = threshold
 
     @torch.no_grad()
     def peft(self, names: list[str]) -> torch.Tensor:
@@ -119,14 +122,17 @@ def bench_rank(ckpt: Path, rank: int, args, root: Path) -> dict:
     settings = {d: [names[i % d] for i in range(args.rows)] for d in DISTINCT}
 
     # Correctness first: each mixed batch's logits against peft's (and warm-up of every path).
-    max_diff = {d: (step.ours(rows) - step.peft(rows)).abs().max().item() for d, rows in settings.items()}
+    max_diff = {d: max((step.forced(rows, bags) - step.peft(rows)).abs().max().item() for bags in (False, True))
+                for d, rows in settings.items()}
     for _ in range(3):
         for rows in settings.values():
             step.ours(rows)
-            step.gathered(rows)
+            step.forced(rows, bags=False)
+            step.forced(rows, bags=True)
             step.peft(rows)
 
-    paths = {"ours": step.ours, "gathered": step.gathered, "peft": step.peft}
+    paths = {"gathered": lambda names: step.forced(names, bags=False),
+             "bags": lambda names: step.forced(names, bags=True), "peft": step.peft}
     times: dict[tuple, list[float]] = {(p, d): [] for p in paths for d in DISTINCT}
     keys = list(times)
     load = []
@@ -138,7 +144,9 @@ def bench_rank(ckpt: Path, rank: int, args, root: Path) -> dict:
                 t0 = time.perf_counter()
                 paths[path](settings[d])
                 times[(path, d)].append(time.perf_counter() - t0)
+    engine_path = "bags" if rank >= cache.mixed.bags_from_rank else "gathered"
     result = {"rank": rank, "rows": args.rows, "max_abs_logit_diff_vs_peft": max_diff, "load": load,
+              "engine_path": engine_path,
               "step_ms_median": {f"{p}/{d}": median(v) * 1e3 for (p, d), v in times.items()}}
     return result
 
@@ -146,7 +154,7 @@ def bench_rank(ckpt: Path, rank: int, args, root: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser)
-    parser.add_argument("--ranks", type=int, nargs="+", default=[8, 16, 64])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=5, help="decode steps per setting per round")
@@ -163,15 +171,17 @@ def main() -> None:
             res = bench_rank(ckpt, rank, args, Path(tmp))
             results["ranks"].append(res)
             ms = res["step_ms_median"]
+            engine = res["engine_path"]
             for d in DISTINCT:
-                rows.append([rank, d, ms[f"ours/{d}"], f"{ms[f'ours/{d}'] / ms['ours/1']:.2f}x",
+                rows.append([rank, d, f"{ms[f'{engine}/{d}'] / ms[f'{engine}/1']:.2f}x ({engine})",
                              ms[f"gathered/{d}"], f"{ms[f'gathered/{d}'] / ms['gathered/1']:.2f}x",
+                             ms[f"bags/{d}"], f"{ms[f'bags/{d}'] / ms['bags/1']:.2f}x",
                              ms[f"peft/{d}"], f"{ms[f'peft/{d}'] / ms['peft/1']:.2f}x",
                              f"{res['max_abs_logit_diff_vs_peft'][d]:.1e}"])
     table(f"Decode step of {args.rows} rows over 1-8 distinct adapters ({BASE} demo, {args.threads} thread(s); "
           f"median of {args.rounds * args.steps} steps each, interleaved; target: 8 distinct <= 1.3x one)",
-          ["rank", "distinct adapters", "engine ms/step", "vs one adapter", "gathered ms/step", "gathered vs one",
-           "peft ms/step", "peft vs one", "max |logit diff| vs peft"], rows)
+          ["rank", "distinct adapters", "engine vs one adapter", "gathered ms/step", "gathered vs one",
+           "bags ms/step", "bags vs one", "peft ms/step", "peft vs one", "max |logit diff| vs peft"], rows)
     print(f"load average at the end: {busy_note()}")
     write_json("lora_batch-quick" if args.quick else "lora_batch", results)
 

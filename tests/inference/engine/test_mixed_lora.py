@@ -41,9 +41,11 @@ def test_a_batch_mixing_adapters_and_the_base_matches_peft_row_by_row(cache_with
     torch.testing.assert_close(ours[3:4], alone, rtol=1e-4, atol=1e-4)
 
 
-def test_a_one_token_step_mixing_adapters_matches_peft_row_by_row(cache_with_adapters, adapter_factory):
-    """One token per row (a decode step) takes the other path: the stacks read in place."""
+@pytest.mark.parametrize("bags_from_rank", [0, 1 << 30], ids=["stacks read in place", "rows' A and B gathered"])
+def test_a_one_token_step_mixing_adapters_matches_peft_row_by_row(cache_with_adapters, adapter_factory, bags_from_rank):
+    """One token per row (a decode step) has two paths, chosen by rank: both match peft."""
     cache, (a, b, qv) = cache_with_adapters
+    cache.mixed.bags_from_rank = bags_from_rank
     # the same rank as a and b, another scaling: the rows' scalings differ within one stack
     c = cache.acquire(adapter_factory("c", seed=4, spec=LoraSpec(rank=4, alpha=2.0, dropout=0.0)))
     rows = [a, BASE_ADAPTER, b, qv, a, c, b]
