@@ -39,6 +39,11 @@ def add_common_args(parser) -> None:
                         help=f"checkpoint directory served as {BASE} (default: the built-in demo weights)")
 
 
+def add_busy_cores_arg(parser) -> None:
+    parser.add_argument("--busy-cores", type=int, default=0,
+                        help="cores kept busy by a spinning process each, for the whole run (the loaded setting)")
+
+
 def checkpoint_dir(args, base: str = BASE) -> Path:
     path = args.checkpoint or DEMO_DIRS[base]
     if not (path / "config.json").is_file():

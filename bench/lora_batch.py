@@ -1,6 +1,6 @@
 """Micro-benchmark: the decode step of one batch whose rows use 1, 2, 4 or 8 distinct LoRA adapters.
 
-    .venv/bin/python bench/lora_batch.py [--quick] [--threads 1] [--ranks 8 16 32 64] [--rows 8]
+    .venv/bin/python bench/lora_batch.py [--quick] [--threads 1] [--ranks 8 16 32 64] [--rows 8] [--busy-cores 1]
 
 In this process, on the demo Llama base (no server): for each rank, `--rows` rows prefilled once,
 then the same decode step (one token per row, against the same KV cache, rewound after each step)
@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from _common import (
-    BASE, add_common_args, busy_note, checkpoint_dir, log, machine, median, pin_threads, table, write_json,
+    BASE, BusyCores, add_busy_cores_arg, add_common_args, busy_note, checkpoint_dir, log, machine, median, pin_threads, table, write_json,
 )
 
 DISTINCT = (1, 2, 4, 8)
@@ -158,11 +158,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=5, help="decode steps per setting per round")
+    add_busy_cores_arg(parser)
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.steps = 2, 3
     ckpt = checkpoint_dir(args)
     pin_threads(args.threads)
+    with BusyCores(args.busy_cores) as busy:
+        run(args, ckpt, busy)
+
+
+def run(args, ckpt: Path, busy: BusyCores) -> None:
     results = {"machine": machine(), "args": vars(args), "checkpoint": str(ckpt), "ranks": []}
     rows = []
     with tempfile.TemporaryDirectory(prefix="tiger-bench-lora-") as tmp:
@@ -182,8 +188,8 @@ def main() -> None:
           f"median of {args.rounds * args.steps} steps each, interleaved; target: 8 distinct <= 1.3x one)",
           ["rank", "distinct adapters", "engine vs one adapter", "gathered ms/step", "gathered vs one",
            "bags ms/step", "bags vs one", "peft ms/step", "peft vs one", "max |logit diff| vs peft"], rows)
-    print(f"load average at the end: {busy_note()}")
-    write_json("lora_batch-quick" if args.quick else "lora_batch", results)
+    print(f"{busy.note()}; load average at the end: {busy_note()}")
+    write_json("lora_batch" + ("-quick" if args.quick else "") + ("-busy" if args.busy_cores else ""), results)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import zipfile
 from pathlib import Path
 
 from _common import (
-    BASE, Api, BusyCores, Server, add_common_args, busy_note, checkpoint_dir, log, machine, median, percentile,
+    BASE, Api, BusyCores, Server, add_busy_cores_arg, add_common_args, busy_note, checkpoint_dir, log, machine, median, percentile,
     pin_threads, run_parallel, table, write_json,
 )
 
@@ -603,10 +603,9 @@ def main() -> None:
     parser.add_argument("--tenant-seconds", type=float, default=10.0, help="multi-tenant scenario: seconds per phase")
     parser.add_argument("--tenant-rounds", type=int, default=3)
     parser.add_argument("--fixed-reps", type=int, default=30, help="repetitions of each fixed-cost probe (3b)")
-    parser.add_argument("--busy-cores", type=int, default=0,
-                        help="cores kept busy by a spinning process each, for the whole run (the loaded setting)")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["throughput", "overhead", "tenants", "memory"])
+    add_busy_cores_arg(parser)
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.overhead_reps, args.adapters, args.fixed_reps = 2, 2, 8, 4
