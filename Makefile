@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= $(or $(TIGER_PORT),45678)
 BIND ?= $(or $(TIGER_BIND),127.0.0.1)
+# uvicorn: no ASGI lifespan (Django has none), no access log, client addresses as connected (behind a
+# reverse proxy add --proxy-headers --forwarded-allow-ips=PROXY), open streams get 10 s at Ctrl-C.
+# tests/live_server.py serves with the same flags.
+SERVER_FLAGS := --lifespan off --no-access-log --no-proxy-headers --timeout-graceful-shutdown 10
 
 .PHONY: install run test test-fast demo-weights bench clean
 
@@ -21,7 +25,7 @@ run: install
 	@echo
 	@echo "  TigerCity is starting: open http://localhost:$(PORT)/ to sign up or sign in."
 	@echo
-	$(BIN)/daphne -b $(BIND) -p $(PORT) tigercity.asgi:application
+	$(BIN)/python -m uvicorn $(SERVER_FLAGS) --host $(BIND) --port $(PORT) tigercity.asgi:application
 
 # `make test` runs the suite on SQLite, then its Django part again on PostgreSQL (tools/run_tests.py).
 # The PostgreSQL and Redis servers are those at TIGER_TEST_POSTGRES_URL and TIGER_TEST_REDIS_URL

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: a real server, a small v1 client, timing, tables and JSON output.
 
-Benchmarks print their figures; they are not tests. Each script starts its own server (Daphne in a
+Benchmarks print their figures; they are not tests. Each script starts its own server (uvicorn in a
 subprocess, its own data directory) through tests/live_server.py and talks to it over HTTP only,
 except where a figure is explicitly "engine in-process" or "bare PyTorch".
 """

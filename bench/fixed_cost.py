@@ -3,7 +3,7 @@
     .venv/bin/python bench/fixed_cost.py --against DIR [--reps 80] [--redis URL]
 
 DIR is another checkout of the project (e.g. `git archive <commit> | tar -x -C DIR`; it uses this
-virtualenv). One server per checkout (Daphne in a subprocess, its own SQLite data directory, the demo
+virtualenv). One server per checkout (uvicorn in a subprocess, its own SQLite data directory, the demo
 Llama weights of that checkout), each with a user model trained once; then, --reps times, in an order
 that alternates between the two servers: a 1-token generation of the user model, of the base model,
 `GET /v1/models/{id}` and `GET /v1/health`. Client-side medians and this tree's time over the other's.

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/learning.py [--quick] [--threads 1] [--minutes 10] [--task identity]
 
-Public HTTP API only, on a real server (Daphne in a subprocess, started here) and a demo base model.
+Public HTTP API only, on a real server (uvicorn in a subprocess, started here) and a demo base model.
 A task is a set of prompts and a programmatic reward (small pure functions below): the reward is 1 when
 the last number of the answer is the right result, else 0. A fixed held-out set of prompts, disjoint
 from the training prompts, is scored greedily (temperature 0) before training and every few rounds.

@@ -4,7 +4,7 @@
     .venv/bin/python bench/serving.py --skip throughput --skip tenants --skip memory --models 1 --requests 1
         (sections 3 and 3b alone: per-token overhead and fixed cost, ~2 min)
 
-Everything goes through the HTTP API of a real server (Daphne in a subprocess, started here, on the
+Everything goes through the HTTP API of a real server (uvicorn in a subprocess, started here, on the
 demo Llama base) except the two baselines of the overhead figure, which run in this process:
 the engine alone (Engine.submit, no HTTP) and a bare `model.generate` with the adapter applied by peft.
 

@@ -9,8 +9,10 @@ Security):
 - Sign-up: at most TIGER_SIGNUPS_PER_ADDRESS new accounts from one client address per
   TIGER_SIGNUP_WINDOW_SECONDS.
 
-The client address is REMOTE_ADDR: behind a reverse proxy, run Daphne with --proxy-headers so that it is
-the client's, not the proxy's (or every client shares the proxy's budget).
+The client address is REMOTE_ADDR: behind a reverse proxy, run uvicorn with --proxy-headers and
+--forwarded-allow-ips set to the proxy's address so that it is the client's, not the proxy's (or every
+client shares the proxy's budget). `make run` passes --no-proxy-headers: a client on the same machine
+could otherwise name any address in X-Forwarded-For and escape its address's budget.
 """
 import hashlib
 

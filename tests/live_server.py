@@ -1,4 +1,4 @@
-"""A real TigerCity server in a subprocess (Daphne, its own SQLite database and data directory).
+"""A real TigerCity server in a subprocess (uvicorn, its own SQLite database and data directory).
 
 For tests that need what only a real server does: streaming over a socket, client disconnects,
 the official openai client, crashes. Started once per test session by the `server` fixture.
@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# What `make run` passes to uvicorn (see the Makefile), so that tests and benchmarks serve the same way.
+SERVER_FLAGS = ("--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "10")
 
 
 def free_port() -> int:
@@ -53,7 +55,8 @@ class LiveServer:
         self.manage("migrate", "--noinput")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "tigercity.asgi:application"],
+            [sys.executable, "-m", "uvicorn", *SERVER_FLAGS, "--host", "127.0.0.1", "--port", str(self.port),
+             "tigercity.asgi:application"],
             cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60

@@ -4,8 +4,6 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-import tigercity.http_status  # noqa: F401  (429's reason phrase)
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tigercity.settings")
 django_asgi_app = get_asgi_application()  # before importing anything that touches models
 

@@ -35,7 +35,6 @@ CSRF_TRUSTED_ORIGINS = env_list("TIGER_CSRF_TRUSTED_ORIGINS", [])
 PORT = env_int("TIGER_PORT", 45678, minimum=1)
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -179,7 +179,7 @@ def test_the_shared_cache_holds_the_generation_and_no_key(alice, redis_caches):
 
 @pytest.mark.slow
 def test_two_web_processes_refuse_a_key_revoked_by_a_third(tmp_path, redis_caches):
-    """Two Daphne servers on one database and one Redis; the key is revoked by `manage.py shell`."""
+    """Two web servers on one database and one Redis; the key is revoked by `manage.py shell`."""
     import httpx
 
     from tests.live_server import LiveServer

@@ -35,7 +35,7 @@ RECORD_STREAM = """() => {
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """A real server (migrate, then Daphne on a free port) with its own data directory and SQLite database."""
+    """A real server (migrate, then uvicorn on a free port) with its own data directory and SQLite database."""
     from tests.live_server import LiveServer
 
     holds = tmp_path_factory.mktemp("failpoints")

@@ -1,6 +1,6 @@
 """One real local Ray cluster for the session (2 CPUs, a small object store), the engine's Serve application
 deployed on it by `manage.py deployengine` (2 replicas of a tiny random Llama built here), and two web
-processes (Daphne, TIGER_ENGINE=ray) on one PostgreSQL database and one data directory.
+processes (uvicorn, TIGER_ENGINE=ray) on one PostgreSQL database and one data directory.
 
 Ray and PostgreSQL missing: the tests are skipped, except under `make test` (and CI), which sets
 TIGER_REQUIRE_SERVICES=1: there they fail.
