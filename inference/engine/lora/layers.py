@@ -16,9 +16,10 @@ present in the batch, a prefill (several tokens per row) gathers the rows' A and
 two batched matmuls, the copy paid once for all the row's tokens; a decode step (one token per row)
 does the same at small ranks, and from rank 32 runs two embedding bags over the stacks viewed as
 tables of rows, which read each row's A and B in place (`_add_bgmv`) instead of copying them. The
-number of operations does not grow with the number of distinct adapters, and nothing is rebuilt when the set of adapters in the batch changes (it changes almost
-every step under many users). Slot 0 stays zero: rows of the base, of another rank, or of an adapter
-that does not wrap this layer, add 0. Equal to the grouped computation up to float rounding.
+number of operations does not grow with the number of distinct adapters, and nothing is rebuilt
+when the set of adapters in the batch changes (it changes almost every step under many users).
+Slot 0 stays zero: rows of the base, of another rank, or of an adapter that does not wrap this
+layer, add 0. Equal to the grouped computation up to float rounding.
 """
 from __future__ import annotations
 
@@ -111,13 +112,13 @@ class MixedLora:
         self._registered: dict[str, set[_Bucket]] = {}  # adapter -> the buckets it has slots in
         # Decode steps of this rank and above read the stacks in place (embedding bags); below it they
         # gather the rows' A and B as prefills do: the copy is small there and two batched matmuls beat
-        # two bags (bench/lora_batch.py times both: gathering is 5-8 % faster at ranks 8-16, even at 32,
-        # 5-10 % slower at 64).
+        # two bags (bench/lora_batch.py times both: with 8 distinct adapters gathering is 4-11 % faster
+        # at ranks 8 and 16, even at 32, 7 % slower at 64).
         self.bags_from_rank = 32
 
     def hook_layers(self) -> None:
-        """Hook every LoRA layer not hooked yet (call after each adapter load: a load may wrap new
-        layers); and refuse what `_add_lora` does not compute."""
+        """Take over the forward of every LoRA layer not taken yet (call after each adapter load: a
+        load may wrap new layers); and refuse what `_add_lora` does not compute."""
         for module in self._model.modules():
             if not isinstance(module, LoraLayer):
                 continue

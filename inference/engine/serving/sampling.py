@@ -64,16 +64,19 @@ def nucleus_draw(probs: torch.Tensor, top_ps: Sequence[float], u: torch.Tensor) 
     # The nucleus ends within the candidates exactly when they hold top_p of the mass: the first
     # token left out would be dropped (the mass before it reaches top_p).
     within = (cand_p.sum(dim=-1) >= top_p).tolist()
-    inside = [j for j, w in enumerate(within) if w]
-    if len(inside) == len(truncated):
+    if all(within):
         out[r] = _inverse_cdf(cand_p, cand_tok, u[r], top_p)
         return out
-    for j, row in enumerate(truncated):  # one by one: a batched sort is slower than sorting each row
-        if within[j]:
-            p, tokens = cand_p[j:j + 1], cand_tok[j:j + 1]
-        else:
-            p, tokens = probs[row:row + 1].sort(dim=-1, descending=True)
-        out[row:row + 1] = _inverse_cdf(p, tokens, u[row:row + 1], top_p[j:j + 1])
+    for inside in (True, False):
+        js = [j for j, w in enumerate(within) if w == inside]
+        if not js:
+            continue
+        picked, rows = torch.tensor(js, device=device), [truncated[j] for j in js]
+        if inside:
+            p, tokens = cand_p[picked], cand_tok[picked]
+        else:  # a nucleus wider than the candidates: the whole vocabulary in falling order
+            p, tokens = probs[rows].sort(dim=-1, descending=True)
+        out[rows] = _inverse_cdf(p, tokens, u[rows], top_p[picked])
     return out
 
 
