@@ -50,6 +50,14 @@ async def until(predicate):
     assert predicate()
 
 
+async def held_generation(points, connect, user, resume: str = ""):
+    """A socket of `user` whose generation "a1" is held after its first token (the hold point armed)."""
+    (points / HOLD).touch()
+    socket = await connect(user)
+    await start_held(socket, resume)
+    return socket
+
+
 async def start_held(socket, resume: str = "") -> None:
     """Start a long generation under id "a1" and read up to its first token, where the armed hold point
     keeps it running."""
@@ -100,9 +108,7 @@ async def test_a_resumable_generation_goes_on_after_its_socket_closes_and_anothe
 
 
 async def test_attaching_takes_over_and_a_cancel_from_the_new_socket_stops_it(points, connect, alice):
-    (points / HOLD).touch()
-    first = await connect(alice)
-    await start_held(first, resume="chat-8")
+    first = await held_generation(points, connect, alice, resume="chat-8")
     second = await connect(alice)
     await second.send_json_to({"type": "attach", "id": "b1", "resume": "chat-8"})
     taken = await first.receive_json_from(timeout=30)
@@ -114,9 +120,7 @@ async def test_attaching_takes_over_and_a_cancel_from_the_new_socket_stops_it(po
 
 
 async def test_nothing_to_attach_another_users_key_and_a_bad_key_are_errors(points, connect, alice, bob):
-    (points / HOLD).touch()
-    first = await connect(alice)
-    await start_held(first, resume="chat-9")
+    first = await held_generation(points, connect, alice, resume="chat-9")
     other = await connect(bob)
     await other.send_json_to({"type": "attach", "id": "x", "resume": "chat-9"})
     refused = await other.receive_json_from(timeout=30)
@@ -134,17 +138,13 @@ async def test_nothing_to_attach_another_users_key_and_a_bad_key_are_errors(poin
 async def test_a_generation_without_a_resume_key_still_ends_with_its_socket(points, connect, alice):
     from inference.admission import running
 
-    (points / HOLD).touch()
-    first = await connect(alice)
-    await start_held(first)
+    first = await held_generation(points, connect, alice)
     await first.disconnect()
     await until(lambda: running(alice.pk) == 0)
 
 
 async def test_a_stopped_or_finished_generation_that_its_page_saw_end_is_not_offered_again(points, connect, alice):
-    (points / HOLD).touch()
-    first = await connect(alice)
-    await start_held(first, resume="chat-10")
+    first = await held_generation(points, connect, alice, resume="chat-10")
     await first.send_json_to({"type": "cancel", "id": "a1"})
     assert (await receive_until(first, "cancelled"))[-1]["type"] == "cancelled"
     await first.send_json_to({"type": "generate", "id": "a2", "model": "llama-3.1-8b", "messages": HELLO,
