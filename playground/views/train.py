@@ -57,11 +57,11 @@ def _responses(post) -> list[dict]:
         content = post.get(f"content_{i}")
         if content is None:
             continue
-        thumbs, score = post.get(f"thumbs_{i}", ""), post.get(f"score_{i}", "")
+        thumbs, score = post.get(f"thumbs_{i}", ""), form_number(post.get(f"score_{i}", ""))
         if thumbs in ("1", "-1"):
             responses.append({"content": content, "reward": float(thumbs)})
-        elif (form_number(score) or 0) in range(1, 6):
-            responses.append({"content": content, "reward": score_reward(int(score))})
+        elif score is not None and 1 <= score <= 5:
+            responses.append({"content": content, "reward": score_reward(score)})
     return responses
 
 
@@ -116,9 +116,10 @@ def train_undo(request, ref: str):
         model = model_selectors.model_get(owner=request.user, ref=ref)
         if model.read_only:
             raise Conflict("Only your own models have trainings to undo.")
-        if form_number(raw) is None:
+        revision = form_number(raw)
+        if revision is None:
             raise InvalidRequest("revision must be the revision the training produced.", param="revision")
-        restored = services.training_undo(model=model, revision=form_number(raw))
+        restored = services.training_undo(model=model, revision=revision)
         if restored is None:
             raise Conflict(f"Revision {raw} was not produced by a training, so there is nothing to undo.")
     except ApiError as exc:
