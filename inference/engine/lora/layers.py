@@ -43,6 +43,7 @@ class _Call:
 
     single: str | None  # the one adapter of every row, or None (a mixed batch)
     slots: list[tuple[_Bucket, torch.Tensor]]  # per bucket used by the rows: (B,) slot per row, 0: none
+    in_place: bool = False  # one token per row at every rank: read the stacks in place (embedding bags)
     bags: dict = field(default_factory=dict)  # (bucket, n) -> rows_of's answer
 
     def rows_of(self, key: _Bucket, slot: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,8 +216,11 @@ class MixedLora:
     # -- forwards -------------------------------------------------------------------------------------
 
     @contextmanager
-    def rows(self, adapter_names: list[str]) -> Iterator[None]:
-        """Forwards inside the block run row i with adapter_names[i] (BASE_ADAPTER: none)."""
+    def rows(self, adapter_names: list[str], in_place: bool = False) -> Iterator[None]:
+        """Forwards inside the block run row i with adapter_names[i] (BASE_ADAPTER: none).
+
+        in_place: every row is one token and the stacks are read in place at any rank; for packed
+        forwards (serving/ragged.py), whose prompt tokens would otherwise each copy their A and B."""
         assert not self._model.training, "mixed-adapter batches run in eval mode (no LoRA dropout)"
         distinct = set(adapter_names)
         single = next(iter(distinct)) if len(distinct) == 1 else None
@@ -232,7 +236,7 @@ class MixedLora:
                 slots.append((key, torch.tensor([of.get(n, 0) for n in adapter_names], device=device)))
         elif single == BASE_ADAPTER:
             single = None  # no slots: nothing to add
-        self._call = _Call(single, slots)
+        self._call = _Call(single, slots, in_place)
         try:
             yield
         finally:
@@ -267,7 +271,7 @@ class MixedLora:
             stack = stacks.get(key)
             if stack is None:  # no adapter of this rank wraps this layer
                 continue
-            if out.shape[1] == 1 and key[0] >= self.bags_from_rank:  # a decode step: one token per row
+            if out.shape[1] == 1 and (call.in_place or key[0] >= self.bags_from_rank):  # one token per row
                 self._add_bgmv(call, key, slot, stack, x.reshape(rows, x.shape[-1]), out.view(rows, -1))
                 continue
             # Several tokens per row (a prefill): copying each row's A and B is paid once for T tokens.

@@ -92,14 +92,24 @@ class AdapterCache:
         """The per-row LoRA of mixed batches (bench/lora_batch.py switches its decode path)."""
         return self._mixed
 
-    def forward(self, adapter_names: list[str], **inputs):
+    def forward(self, adapter_names: list[str], *, packed: bool = False, **inputs):
         """Run the model on a batch whose row i uses adapter_names[i] (BASE_ADAPTER: none); what
-        `peft_model(**inputs, adapter_names=...)` computes, far cheaper (see layers.py)."""
+        `peft_model(**inputs, adapter_names=...)` computes, far cheaper (see layers.py).
+
+        packed: rows are single tokens of several sequences (ragged.py): returns the decoder's
+        hidden states instead of logits, for the caller to take the logits of the rows it needs,
+        and each row's LoRA is read in place whatever its rank (no copy of A and B per token)."""
+        model = self._base  # peft injected its LoRA layers into this very model
+        run = model.get_decoder() if packed else model
         if not self._has_adapters():
             assert set(adapter_names) == {BASE_ADAPTER}, adapter_names
-            return self._base(**inputs)
-        with self._mixed.rows(adapter_names):
-            return self._base(**inputs)  # peft injected its LoRA layers into this very model
+            return run(**inputs)
+        with self._mixed.rows(adapter_names, in_place=packed):
+            return run(**inputs)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The language-model head on hidden states of a packed forward (no LoRA wraps it)."""
+        return self._base.get_output_embeddings()(hidden)
 
     # -- cached adapters ----------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The engine thread of one base model: owns the device, the model, the adapters and the batch.
 
 Every loop iteration: take new requests, cancellations and commands; prefill newcomers and merge
-them into the running batch (continuous batching); do at most one unit of training work; run one
-decode step for every running row. Other threads only talk to it through `submit`, `cancel`,
+them into the running batch (continuous batching: short prompts inside the decode step's own
+forward, ragged.py); do at most one unit of training work; run one decode step for every running row. Other threads only talk to it through `submit`, `cancel`,
 `train`, `finetune`, `cancel_job` and `call`, which queue work under one condition variable.
 
 Fine-tuning jobs run one at a time, in submission order, after any reward training (those are short
@@ -67,7 +67,7 @@ class BaseModelLoop:
         self.runner: ModelRunner | None = None
         self._grammar_tokenizer: GrammarTokenizer | None = None  # built at the first constrained request
         self.scheduler = Scheduler(config.max_batch_size, config.prefill_token_budget)
-        self.stats = {"decode_steps": 0, "max_rows": 0, "prefills": 0}
+        self.stats = {"decode_steps": 0, "max_rows": 0, "prefills": 0, "packed_prefills": 0}
         self._thread = threading.Thread(target=self._run, name=f"engine-{base}", daemon=True)
         self._thread.start()
 
@@ -233,18 +233,21 @@ class BaseModelLoop:
                 fn()
             except Exception:
                 logger.exception("engine command failed")
-        self._admit()
+        admitted = self._admissions()
+        packed = admitted if self._packs(admitted) else []
+        if admitted and not packed:
+            self._prefill(admitted)
         if not self._train_step():
             self._job_step()
         if len(self.batch):
             started = time.perf_counter()
-            self._decode_step()
+            self._decode_step(packed)
             self._pacer.decoded(time.perf_counter() - started)
 
     # -- admission: prefill and merge ------------------------------------------------------------
 
-    def _admit(self) -> None:
-        """Take the requests that fit this step, prefill them in one forward, merge them in."""
+    def _admissions(self) -> list[RequestState]:
+        """Take the requests that fit this step, each holding its adapter."""
         admitted: list[RequestState] = []
         rows, tokens = len(self.batch), 0
         while True:
@@ -261,8 +264,16 @@ class BaseModelLoop:
                 continue
             rows += request.n
             admitted.append(request)
-        if not admitted:
-            return
+        return admitted
+
+    def _packs(self, admitted: list[RequestState]) -> bool:
+        """Whether these prompts are prefilled inside this step's decode forward (ragged.py): only
+        with rows decoding (else there is no step to share) and short enough not to hold them up."""
+        return (bool(admitted) and len(self.batch) > 0 and self.runner.ragged is not None
+                and sum(len(r.prompt_ids) for r in admitted) <= self.config.packed_prefill_tokens)
+
+    def _prefill(self, admitted: list[RequestState]) -> None:
+        """Prefill requests in a forward of their own, and merge them into the batch."""
         try:
             if len(admitted) == 1:  # alone: exactly the forward it would get on an idle server
                 cache, logits = self.runner.prefill(admitted[0].prompt_ids, admitted[0].adapter_name)
@@ -274,6 +285,10 @@ class BaseModelLoop:
             for request in admitted:
                 self._fail(request, e)
             return
+        self._join(admitted, caches, logits)
+
+    def _join(self, admitted: list[RequestState], caches: list, logits: torch.Tensor) -> None:
+        """Sample prefilled requests' first tokens and merge those still going into the batch."""
         self.stats["prefills"] += len(admitted)
         joins = [join for request, cache, row_logits in zip(admitted, caches, logits.split(1))
                  if (join := self._start(request, cache, row_logits)) is not None]
@@ -314,19 +329,29 @@ class BaseModelLoop:
 
     # -- decoding --------------------------------------------------------------------------------
 
-    def _decode_step(self) -> None:
+    def _decode_step(self, newcomers: list[RequestState]) -> None:
+        """One token for every running row; `newcomers` are prefilled in the same forward, then join."""
         batch = self.batch
         try:
-            logits, mask = self.runner.decode(batch)  # (B, V), (B, T + 1)
+            if newcomers:
+                logits, mask, caches, first = self.runner.decode_and_prefill(
+                    batch, [r.prompt_ids for r in newcomers], [r.adapter_name for r in newcomers])
+            else:
+                logits, mask = self.runner.decode(batch)  # (B, V), (B, T + 1)
             sampled = self._sample(logits, batch.rows)  # (B,)
         except Exception as e:
             logger.exception("decode step of %s failed", self.base)
             self._fail_running(e)
+            for request in newcomers:
+                self._fail(request, e)
             return
         batch.commit_step(mask, sampled)
         self.stats["decode_steps"] += 1
         keep = [i for i, (row, token) in enumerate(zip(batch.rows, sampled.tolist())) if self._accept(row, token)]
         self._drop_rows(keep)
+        if newcomers:
+            self.stats["packed_prefills"] += len(newcomers)
+            self._join(newcomers, caches, first)
 
     def _sample(self, logits: torch.Tensor, rows: list[SequenceState]) -> torch.Tensor:
         temperatures, top_ps, generators, controlled = [], [], [], []

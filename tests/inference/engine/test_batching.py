@@ -71,7 +71,7 @@ def test_a_request_joining_mid_generation_gets_the_same_greedy_tokens_as_alone(e
 
     worker = engine._loops["tiny"]
     joined = [Stream() for _ in joiners]
-    start = worker.stats["decode_steps"]
+    start, packed = worker.stats["decode_steps"], worker.stats["packed_prefills"]
 
     class JoinAfterFourSteps(Stream):
         joined = False
@@ -89,6 +89,7 @@ def test_a_request_joining_mid_generation_gets_the_same_greedy_tokens_as_alone(e
     results = [lead.wait(), *(s.wait() for s in joined)]
     assert outputs(results) == alone
     assert engine.stats("tiny")["max_rows"] == 3
+    assert worker.stats["packed_prefills"] - packed == 2, "the joiners were prefilled inside the running row's decode step"
     assert len(worker.batch) == 0 and worker.batch.cache is None
 
 
@@ -198,6 +199,60 @@ def test_prompts_prefilled_together_get_the_caches_and_logits_each_gets_alone(en
         worker.adapters.release(name)
     assert len({len(p) for p in prompts}) == 3  # different lengths: padding is exercised
     for cache, row, (cache1, logits1), prompt in zip(caches, logits, alone, prompts):
+        assert cache.get_seq_length() == len(prompt)
+        for layer, layer1 in zip(cache.layers, cache1.layers):
+            assert torch.allclose(layer.keys, layer1.keys, atol=1e-5) and torch.allclose(layer.values, layer1.values, atol=1e-5)
+        assert torch.allclose(row, logits1[0], atol=1e-4) and row.argmax() == logits1[0].argmax()
+
+
+def test_prompts_packed_into_a_decode_step_get_what_the_step_and_their_own_prefills_give(engine, adapter_factory, run):
+    """Arrivals ride along with the running batch's decode step (one forward): the running rows get
+    the logits and cache column a decode step gives them, each prompt the cache and logits of a
+    prefill of its own; rows and prompts of different adapters and lengths."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from inference.engine.chat import render_prompt
+    from inference.engine.serving.batch import Join, RunningBatch
+
+    a, b = adapter_factory("a", seed=1), adapter_factory("b", seed=2)
+    run("warm", max_tokens=1, adapter=a)
+    run("warm", max_tokens=1, adapter=b)
+    worker = engine._loop("tiny")
+    runner = worker.runner
+    prompts = [render_prompt(worker.checkpoint.tokenizer, [{"role": "user", "content": p}]) for p in PROMPTS]
+    na, nb = worker.adapters.acquire(a), worker.adapters.acquire(b)
+    try:
+        running = [(prompts[0], na), (prompts[1], "__base__"), (prompts[2], nb)]
+        newcomers = [(prompts[2], nb), (prompts[1], na)]
+
+        def batch():
+            rows = RunningBatch(torch.device("cpu"))
+            joins = []
+            for prompt, name in running:
+                cache, logits = runner.prefill(prompt, name)
+                row = SimpleNamespace(request=SimpleNamespace(adapter_name=name))
+                joins.append(Join(cache=cache, rows=[row], next_tokens=[int(logits.argmax())]))
+            rows.add(joins)
+            return rows
+
+        with submitted_together(worker):  # the engine thread waits for the lock meanwhile
+            plain, packed = batch(), batch()
+            logits, mask = runner.decode(plain)
+            packed_logits, packed_mask, caches, first = runner.decode_and_prefill(
+                packed, [p for p, _ in newcomers], [n for _, n in newcomers])
+            alone = [runner.prefill(p, n) for p, n in newcomers]
+    finally:
+        worker.adapters.release(na)
+        worker.adapters.release(nb)
+    assert torch.equal(packed_mask, mask)
+    assert torch.allclose(packed_logits, logits, atol=1e-5)
+    assert packed_logits.argmax(-1).tolist() == logits.argmax(-1).tolist()
+    for layer, layer1 in zip(packed.cache.layers, plain.cache.layers):  # the step's column included
+        assert layer.keys.shape == layer1.keys.shape
+        assert torch.allclose(layer.keys, layer1.keys, atol=1e-5) and torch.allclose(layer.values, layer1.values, atol=1e-5)
+    for cache, row, (cache1, logits1), (prompt, _) in zip(caches, first, alone, newcomers):
         assert cache.get_seq_length() == len(prompt)
         for layer, layer1 in zip(cache.layers, cache1.layers):
             assert torch.allclose(layer.keys, layer1.keys, atol=1e-5) and torch.allclose(layer.values, layer1.values, atol=1e-5)
