@@ -1,9 +1,10 @@
 """The engine thread of one base model: owns the device, the model, the adapters and the batch.
 
-Every loop iteration: take new requests, cancellations and commands; prefill newcomers and merge
-them into the running batch (continuous batching: short prompts inside the decode step's own
-forward, ragged.py); do at most one unit of training work; run one decode step for every running row. Other threads only talk to it through `submit`, `cancel`,
-`train`, `finetune`, `cancel_job` and `call`, which queue work under one condition variable.
+Every loop iteration: take new requests, cancellations and commands; admit newcomers (continuous
+batching); do at most one unit of training work; run one decode step for every running row. Short
+prompts are prefilled inside that step's forward (ragged.py), others in a forward of their own before
+it; either way they then join the running batch. Other threads only talk to it through `submit`,
+`cancel`, `train`, `finetune`, `cancel_job` and `call`, which queue work under one condition variable.
 
 Fine-tuning jobs run one at a time, in submission order, after any reward training (those are short
 and a user waits on them). While requests are decoding, a job gets at most a third of the thread's
