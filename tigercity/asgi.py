@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP goes to Django (the API's paths through a handler of their own with fewer thread
-hops: tigercity/api_handler.py); websockets go through session auth and an origin check."""
+hops: tigercity/api_handler.py) once its body is known not to be too large for any endpoint
+(tigercity/body_limit.py); websockets go through session auth and an origin check."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,6 +15,7 @@ from django.conf import settings  # noqa: E402
 
 from inference.revisions import reconcile_adapter_dirs  # noqa: E402
 from tigercity.api_handler import ApiHandler, is_api_path  # noqa: E402
+from tigercity.body_limit import BodyLimit  # noqa: E402
 from tigercity.origin import SameOriginValidator  # noqa: E402
 from tigercity.routing import websocket_urlpatterns  # noqa: E402
 
@@ -35,7 +37,7 @@ async def http_app(scope, receive, send):
 
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        "http": BodyLimit(http_app, settings.TIGER["MAX_FILE_BYTES"] + settings.TIGER["MAX_BODY_BYTES"]),
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
