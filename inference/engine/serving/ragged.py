@@ -28,7 +28,7 @@ from transformers.models.llama.modeling_llama import LlamaAttention, apply_rotar
 
 
 @dataclass
-class _Packed:
+class Packed:
     """The forward in progress: rows [0, decoding) are the running batch's, then the prompts' spans."""
 
     decoding: int
@@ -43,18 +43,19 @@ class RaggedAttention:
 
     @staticmethod
     def supports(model: torch.nn.Module) -> bool:
-        layers = [m for m in model.modules() if isinstance(m, torch.nn.Module) and hasattr(m, "self_attn")]
+        """Whether every decoder layer's attention is a LlamaAttention (not merely like one)."""
+        layers = [m for m in model.modules() if hasattr(m, "self_attn")]
         return bool(layers) and all(type(layer.self_attn) is LlamaAttention for layer in layers)
 
     def __init__(self, model: torch.nn.Module):
         assert self.supports(model), "packed forwards need Llama-style attention"
-        self._call: _Packed | None = None
+        self._call: Packed | None = None
         for module in model.modules():
             if type(module) is LlamaAttention:
                 module.forward = partial(self._forward, module)
 
     @contextmanager
-    def packed(self, call: _Packed) -> Iterator[None]:
+    def packed(self, call: Packed) -> Iterator[None]:
         self._call = call
         try:
             yield

@@ -7,7 +7,7 @@ from transformers import DynamicCache
 from ..lora.manager import AdapterCache
 from .batch import RunningBatch
 from .kv_cache import new_cache
-from .ragged import RaggedAttention, _Packed
+from .ragged import Packed, RaggedAttention
 
 
 class ModelRunner:
@@ -88,7 +88,7 @@ class ModelRunner:
     def decode_and_prefill(self, batch: RunningBatch, prompts: list[list[int]], adapter_names: list[str]
                            ) -> tuple[torch.Tensor, torch.Tensor, list[DynamicCache], torch.Tensor]:
         """`decode(batch)` and `prefill` of each prompt in ONE forward (ragged.py): what they give
-        apart, up to float rounding, for about the cost of the decode step alone on a small model.
+        apart, up to float rounding, for one forward's fixed cost instead of one per prompt and the step.
 
         Returns (the batch's logits (B, V) fp32, its attention mask (B, T + 1) for `commit_step`,
         one cache per prompt, (1, H, P_i, D) per layer, and the prompts' last-token logits (k, V) fp32)."""
@@ -106,7 +106,7 @@ class ModelRunner:
         names = [row.request.adapter_name for row in batch.rows]
         for p, name in zip(prompts, adapter_names):
             names.extend([name] * len(p))
-        call = _Packed(decoding=b, batch_cache=batch.cache, batch_mask=mask.bool()[:, None, None, :],
+        call = Packed(decoding=b, batch_cache=batch.cache, batch_mask=mask.bool()[:, None, None, :],
                        spans=spans, prompt_caches=[new_cache(self.model_config) for _ in prompts])
         with self.ragged.packed(call):
             hidden = self.adapters.forward(

@@ -261,3 +261,14 @@ def test_prompts_packed_into_a_decode_step_get_what_the_step_and_their_own_prefi
         for layer, layer1 in zip(cache.layers, cache1.layers):
             assert torch.allclose(layer.keys, layer1.keys, atol=1e-5) and torch.allclose(layer.values, layer1.values, atol=1e-5)
         assert torch.allclose(row, logits1[0], atol=1e-4) and row.argmax() == logits1[0].argmax()
+
+
+def test_only_llama_attention_is_split_per_sequence_others_keep_prefills_of_their_own():
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    from inference.engine.serving.ragged import RaggedAttention
+
+    small = dict(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                 num_attention_heads=2, num_key_value_heads=1)
+    assert RaggedAttention.supports(LlamaForCausalLM(LlamaConfig(**small)))
+    assert not RaggedAttention.supports(Qwen2ForCausalLM(Qwen2Config(**small)))  # q/k/v with biases, its own class
