@@ -5,8 +5,8 @@
         (sections 3 and 3b alone: per-token overhead and fixed cost, ~2 min)
 
 Everything goes through the HTTP API of a real server (uvicorn in a subprocess, started here, on the
-demo Llama base) except the two baselines of the overhead figure, which run in this process:
-the engine alone (Engine.submit, no HTTP) and a bare `model.generate` with the adapter applied by peft.
+demo Llama base) except the baselines, which run in this process: the engine alone (Engine.submit, no
+HTTP: 1b, 3, 3b, 5b) and a bare `model.generate` with the adapter applied by peft (3).
 
 1. Throughput: 8 streamed /v1/generate_response requests over 4 user models (each trained through
    /v1/train towards a long answer, so their adapters really differ and every request runs to
@@ -21,7 +21,9 @@ the engine alone (Engine.submit, no HTTP) and a bare `model.generate` with the a
 5. Multi-tenant sustained load: --tenants users, each with --tenant-models models of their own (own
    adapter files), one closed-loop client per user sending streamed requests back to back (sampled
    answers, max_tokens 15-40) for --tenant-seconds, against one client doing the same; completion
-   tokens/s of each, their ratio, time to first token p50/p99; alternating rounds.
+   tokens/s of each, their ratio, time to first token p50/p99; alternating rounds. 5b: the same load
+   through the engine alone in this process, on the same models' exported adapters (what the web side
+   costs the ratio).
 4. Memory: 50 user models, each with its own adapter file, all loaded at once (LRU cache >= 50):
    growth of the server's resident memory (VmRSS) against the sum of their adapter files.
 
@@ -42,6 +44,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 from _common import (
     BASE, Api, BusyCores, Server, add_busy_cores_arg, add_common_args, busy_note, checkpoint_dir, log, machine, median, percentile,
@@ -220,8 +223,10 @@ class InProcessEngine:
         self.engine = Engine(bases={BASE: str(ckpt)}, config=EngineConfig())
         self.refs = {m: AdapterRef(key=m, revision=1, path=str(d)) for m, d in adapter_dirs.items()}
 
-    def submit(self, model_id: str, prompt: str, max_tokens: int) -> tuple[threading.Event, dict]:
-        """Start one greedy generation; (done, stamps) with t0, first, end, tokens once done is set."""
+    def submit(self, model_id: str, prompt: str, max_tokens: int, temperature: float = 0.0,
+               seed: int | None = None) -> tuple[threading.Event, dict]:
+        """Start one generation (greedy by default); (done, stamps) with t0, first, end, tokens once
+        done is set."""
         from inference.engine.types import GenerationRequest, SamplingParams
 
         done = threading.Event()
@@ -240,7 +245,8 @@ class InProcessEngine:
 
         req = GenerationRequest(request_id=f"bench-{time.perf_counter_ns()}", base=BASE,
                                 messages=({"role": "user", "content": prompt},),
-                                params=SamplingParams(temperature=0.0, max_tokens=max_tokens), adapter=self.refs[model_id])
+                                params=SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed),
+                                adapter=self.refs[model_id])
         stamps["t0"] = time.perf_counter()
         self.engine.submit(req, on_event)
         return done, stamps
@@ -443,11 +449,13 @@ def tenant_models(server: Server, args) -> list[tuple[str, list[str]]]:
     return users
 
 
-def closed_loop(server: Server, users: list[tuple[str, list[str]]], clients: int, seconds: float, seed: int) -> dict:
+def closed_loop(server: Server, users: list[tuple[str, list[str]]], clients: int, seconds: float, seed: int,
+                engine: "InProcessEngine | None" = None) -> dict:
     """`clients` clients, client i acting as user i (mod the users), each sending its next streamed
     request as soon as the last one ends, for `seconds`; a request picks one of its user's models, a
     prompt, and max_tokens in 15..40, temperature 1 (sampled answers). Requests started before the
-    deadline run to their end; tokens/s is their completion tokens over the time to the last end."""
+    deadline run to their end; tokens/s is their completion tokens over the time to the last end.
+    With `engine`, the same requests go to the engine alone in this process instead of over HTTP."""
     import random
 
     deadline = None
@@ -455,15 +463,27 @@ def closed_loop(server: Server, users: list[tuple[str, list[str]]], clients: int
 
     def client(i: int) -> None:
         key, models = users[i % len(users)]
-        api = Api(server.url, key)
+        api = Api(server.url, key) if engine is None else None
         rng = random.Random(seed * 1000 + i)
         try:
             while time.perf_counter() < deadline:
-                body = {"model": rng.choice(models), "messages": [{"role": "user", "content": rng.choice(TENANT_PROMPTS)}],
-                        "max_tokens": rng.randint(15, 40), "temperature": 1.0, "seed": rng.randrange(1 << 30)}
-                results[i].append(api.stream(body))
+                model, prompt = rng.choice(models), rng.choice(TENANT_PROMPTS)
+                max_tokens, request_seed = rng.randint(15, 40), rng.randrange(1 << 30)
+                if engine is None:
+                    results[i].append(api.stream({"model": model, "messages": [{"role": "user", "content": prompt}],
+                                                  "max_tokens": max_tokens, "temperature": 1.0, "seed": request_seed}))
+                    continue
+                done, stamps = engine.submit(model, prompt, max_tokens, temperature=1.0, seed=request_seed)
+                done.wait()
+                if "error" in stamps:
+                    raise RuntimeError(stamps["error"])
+                first = stamps["first"]  # None when the answer ended before any text
+                results[i].append(SimpleNamespace(end=stamps["end"], completion_tokens=stamps["tokens"],
+                                                  event_times=[first] if first else [],
+                                                  ttft=first - stamps["t0"] if first else None))
         finally:
-            api.close()
+            if api is not None:
+                api.close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     t0 = time.perf_counter()
@@ -480,7 +500,7 @@ def closed_loop(server: Server, users: list[tuple[str, list[str]]], clients: int
             "ttft_s": [r.ttft for r in streams if r.event_times]}
 
 
-def multi_tenant(server: Server, args) -> dict:
+def multi_tenant(server: Server, args, ckpt: Path) -> dict:
     log(f"multi-tenant: {args.tenants} users x {args.tenant_models} models (creating and training them)")
     users = tenant_models(server, args)
     for key, models in users:  # warm-up: every adapter loaded once, connections made
@@ -488,21 +508,48 @@ def multi_tenant(server: Server, args) -> dict:
         for m in models:
             api.stream({"model": m, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 2})
         api.close()
+    summary = tenant_rounds(server, users, args, None)
+    tenant_table(f"5. Multi-tenant sustained load: {args.tenants} users x {args.tenant_models} models of their own, "
+                 f"closed-loop clients, sampled answers (max_tokens 15-40, temperature 1), {args.tenant_seconds:g} s "
+                 f"per phase", summary, args)
+    # The same load on the engine alone, in this process, on the same adapters: what the web side costs
+    # the ratio, and what the engine itself reaches.
+    log("multi-tenant through the engine alone")
+    with tempfile.TemporaryDirectory(prefix="tiger-bench-tenants-") as tmp:
+        dirs = {}
+        for key, models in users:
+            api = Api(server.url, key)
+            dirs.update({m: extract_adapter(api, m, Path(tmp) / m) for m in models})
+            api.close()
+        engine = InProcessEngine(ckpt, dirs)
+        try:
+            for m in dirs:  # warm-up, as over HTTP
+                engine.run(m, "Hello!", 2)
+            summary["engine_alone"] = tenant_rounds(server, users, args, engine)
+        finally:
+            engine.shutdown()
+    tenant_table("5b. The same load through the engine alone (in-process Engine.submit, no HTTP)",
+                 summary["engine_alone"], args)
+    return summary
+
+
+def tenant_rounds(server: Server, users, args, engine: "InProcessEngine | None") -> dict:
+    """Alternating rounds of 1 client and args.tenants clients; per-round ratios and their median."""
     rounds = []
     for r in range(args.tenant_rounds):
         order = (1, args.tenants) if r % 2 == 0 else (args.tenants, 1)
         result = {"load_start": busy_note()}
         for n in order:
-            result[n] = closed_loop(server, users, n, args.tenant_seconds, seed=r * 10 + n)
+            result[n] = closed_loop(server, users, n, args.tenant_seconds, seed=r * 10 + n, engine=engine)
         result["load_end"] = busy_note()
         result["ratio"] = result[args.tenants]["tokens_per_s"] / result[1]["tokens_per_s"]
         rounds.append(result)
-        log(f"round {r + 1}: 1 client {result[1]['tokens_per_s']:.1f} tok/s, {args.tenants} clients "
-            f"{result[args.tenants]['tokens_per_s']:.1f} tok/s, ratio {result['ratio']:.2f}x ({result['load_end']})")
+        log(f"round {r + 1}{' (engine alone)' if engine else ''}: 1 client {result[1]['tokens_per_s']:.1f} tok/s, "
+            f"{args.tenants} clients {result[args.tenants]['tokens_per_s']:.1f} tok/s, ratio {result['ratio']:.2f}x "
+            f"({result['load_end']})")
     ratios = [r["ratio"] for r in rounds]
     summary = {"users": args.tenants, "models_per_user": args.tenant_models, "seconds": args.tenant_seconds,
                "ratio_median": median(ratios), "ratios": ratios, "rounds": rounds}
-    rows = []
     for n in (1, args.tenants):
         ttft = [t for r in rounds for t in r[n]["ttft_s"]]
         summary[f"clients_{n}"] = {
@@ -510,16 +557,20 @@ def multi_tenant(server: Server, args) -> dict:
             "requests": sum(r[n]["requests"] for r in rounds),
             "mean_completion_tokens": median([r[n]["mean_completion_tokens"] for r in rounds]),
             "ttft_p50_ms": percentile(ttft, 50) * 1e3, "ttft_p99_ms": percentile(ttft, 99) * 1e3}
+    return summary
+
+
+def tenant_table(title: str, summary: dict, args) -> None:
+    rows = []
+    for n in (1, args.tenants):
         c = summary[f"clients_{n}"]
         rows.append([f"{n} client{'s' if n > 1 else ''}", c["requests"], c["mean_completion_tokens"],
                      c["tokens_per_s_median"], f"{c['tokens_per_s_median'] / summary['clients_1']['tokens_per_s_median']:.2f}x",
                      c["ttft_p50_ms"], c["ttft_p99_ms"]])
-    table(f"5. Multi-tenant sustained load: {args.tenants} users x {args.tenant_models} models of their own, closed-loop "
-          f"clients, sampled answers (max_tokens 15-40, temperature 1), {args.tenant_seconds:g} s per phase, "
-          f"{len(rounds)} alternating rounds (ratios per round: {', '.join(f'{x:.2f}' for x in ratios)}; target >= 4x)",
+    table(f"{title}, {len(summary['rounds'])} alternating rounds (ratios per round: "
+          f"{', '.join(f'{x:.2f}' for x in summary['ratios'])}; target >= 4x)",
           ["clients", "requests", "completion tokens/request", "tokens/s (median)", "ratio", "TTFT p50 ms", "TTFT p99 ms"],
           rows)
-    return summary
 
 
 # -- 4: memory of many adapters -----------------------------------------------------------------------
@@ -652,7 +703,7 @@ def run(args, ckpt: Path, busy: BusyCores) -> None:
         tmp.cleanup()
         gc.collect()
         if "tenants" not in args.skip:
-            results["multi_tenant"] = multi_tenant(server, args)
+            results["multi_tenant"] = multi_tenant(server, args, ckpt)
         if "memory" not in args.skip:
             log("memory")
             results["memory"] = memory(server, args)
@@ -687,7 +738,7 @@ def summarise(results: dict, busy: BusyCores) -> None:
         m = results["multi_tenant"]
         many = m[f"clients_{m['users']}"]
         print(f"  multi-tenant, {m['users']} clients vs 1: {m['ratio_median']:.2f}x (target >= 4x); TTFT p99 with "
-              f"{m['users']}: {many['ttft_p99_ms']:.0f} ms")
+              f"{m['users']}: {many['ttft_p99_ms']:.0f} ms; the engine alone {m['engine_alone']['ratio_median']:.2f}x")
     if "memory" in results:
         print(f"  memory of {results['memory']['adapters']} adapters: {results['memory']['ratio']:.2f}x their files (target < 2x)")
 
