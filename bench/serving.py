@@ -215,12 +215,14 @@ def extract_adapter(api: Api, model_id: str, dest: Path) -> Path:
 class InProcessEngine:
     """The engine alone (Engine.submit, no HTTP) in this process, on the server's exported adapters."""
 
-    def __init__(self, ckpt: Path, adapter_dirs: dict[str, Path]):
+    def __init__(self, ckpt: Path, adapter_dirs: dict[str, Path], cache_size: int):
         from inference.engine.config import EngineConfig
         from inference.engine.serving.engine import Engine
         from inference.engine.types import AdapterRef
 
-        self.engine = Engine(bases={BASE: str(ckpt)}, config=EngineConfig())
+        # The server's adapter cache size (--cache-size): with fewer slots than the models in use, every
+        # request would wait for a load.
+        self.engine = Engine(bases={BASE: str(ckpt)}, config=EngineConfig(adapter_cache_size=cache_size))
         self.refs = {m: AdapterRef(key=m, revision=1, path=str(d)) for m, d in adapter_dirs.items()}
 
     def submit(self, model_id: str, prompt: str, max_tokens: int, temperature: float = 0.0,
@@ -521,7 +523,7 @@ def multi_tenant(server: Server, args, ckpt: Path) -> dict:
             api = Api(server.url, key)
             dirs.update({m: extract_adapter(api, m, Path(tmp) / m) for m in models})
             api.close()
-        engine = InProcessEngine(ckpt, dirs)
+        engine = InProcessEngine(ckpt, dirs, args.cache_size)
         try:
             for m in dirs:  # warm-up, as over HTTP
                 engine.run(m, "Hello!", 2)
@@ -692,7 +694,7 @@ def run(args, ckpt: Path, busy: BusyCores) -> None:
         if "throughput" not in args.skip:
             log("throughput")
             results["throughput"] = throughput(server, model_ids, args)
-        engine = InProcessEngine(ckpt, adapter_dirs)
+        engine = InProcessEngine(ckpt, adapter_dirs, args.cache_size)
         if "throughput" not in args.skip:
             log("throughput of the engine alone")
             results["engine_throughput"] = engine_throughput(engine, model_ids, args)
