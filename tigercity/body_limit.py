@@ -10,6 +10,7 @@ passes the cap. Each endpoint's own, smaller limit still applies after this one.
 import json
 
 from tigercity.api_handler import is_api_path
+from tigercity.error_responses import error_body
 
 
 class _TooLarge(Exception):
@@ -46,8 +47,7 @@ class BodyLimit:
     async def _refuse(self, scope, send) -> None:
         message = f"The request body is larger than the server's limit ({self.limit} bytes)."
         if is_api_path(scope["path"]):
-            body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                         "code": "body_too_large"}}).encode()
+            body = json.dumps(error_body(413, message, code="body_too_large")).encode()
             content_type = b"application/json"
         else:
             body, content_type = message.encode(), b"text/plain; charset=utf-8"
